@@ -31,6 +31,7 @@ class Settings(BaseSettings):
     housekeeping_interval_s: float = 10.0
     requeue_after_s: float = 60.0  # a queued job not claimed for this long gets its message re-sent
     blob_chunk_bytes: int = 4 * 1024 * 1024
+    queue: str = "torchyard"  # Celery queue name; tests use their own so parallel runs do not collide
 
     @model_validator(mode="after")
     def _fill_embedded_defaults(self) -> "Settings":
