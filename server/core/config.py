@@ -7,7 +7,7 @@ from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # Tokens that must never guard a real deployment.
-UNSAFE_TOKENS = {"", "changeme", "admin", "token", "secret", "password"}
+UNSAFE_TOKENS = {"changeme", "admin", "token", "secret", "password"}
 
 
 def default_data_dir() -> Path:
@@ -35,6 +35,8 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _fill_embedded_defaults(self) -> "Settings":
+        if self.admin_token == "":  # an empty variable (compose's default) means: no bootstrap admin
+            self.admin_token = None
         if not self.database_url:
             self.database_url = f"sqlite:///{self.data_dir / 'torchyard.db'}"
         if not self.broker_url:
