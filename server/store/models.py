@@ -146,3 +146,26 @@ class Checkpoint(Base):
     weights_sha256: Mapped[str] = mapped_column(ForeignKey("blobs.sha256"))  # model state_dict only
     size_bytes: Mapped[int] = mapped_column(BigInteger)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class MetricRollup(Base):
+    """Min/max/last of a series per step bucket, kept at write time so long series downsample fast.
+
+    `width` is the bucket width in steps (one row per level); bucket b covers steps [b*width, (b+1)*width).
+    """
+
+    __tablename__ = "metric_rollups"
+    job_id: Mapped[int] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), primary_key=True)
+    width: Mapped[int] = mapped_column(Integer, primary_key=True)
+    bucket: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    count: Mapped[int] = mapped_column(BigInteger)
+    min_step: Mapped[int] = mapped_column(BigInteger)
+    min_value: Mapped[float] = mapped_column(Float)
+    min_time: Mapped[float] = mapped_column(Float)
+    max_step: Mapped[int] = mapped_column(BigInteger)
+    max_value: Mapped[float] = mapped_column(Float)
+    max_time: Mapped[float] = mapped_column(Float)
+    last_step: Mapped[int] = mapped_column(BigInteger)
+    last_value: Mapped[float] = mapped_column(Float)
+    last_time: Mapped[float] = mapped_column(Float)

@@ -1,0 +1,215 @@
+"""Metric points: fenced batched writes (with write-time rollups) and downsampled series reads."""
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+from sqlalchemy import select, text, update
+from sqlalchemy.orm import Session
+
+from server.store.downsample import Aggregates, group_points, merge
+from server.store.events import append_event, last_event_id
+from server.store.models import Job, MetricPoint, MetricRollup
+
+# Rollup bucket widths in steps; a read picks the coarsest one that still gives enough buckets.
+LEVELS = (16, 256, 4096, 65536)
+Point = tuple[str, int, float, float]  # (name, step, value, time)
+SQLITE_ROWS_PER_INSERT = 6000  # 5 parameters a row stays under SQLite's 32766 host parameters
+
+PG_INSERT = text("""
+INSERT INTO metric_points (job_id, name, step, value, time)
+SELECT :job_id, u.name, u.step, u.value, u.time
+FROM unnest(CAST(:names AS text[]), CAST(:steps AS bigint[]), CAST(:vals AS float8[]),
+            CAST(:times AS float8[])) AS u(name, step, value, time)
+ON CONFLICT DO NOTHING
+RETURNING name, step, value, time""")
+
+ROLLUP_COLUMNS = ("count", "min_step", "min_value", "min_time", "max_step", "max_value", "max_time",
+                  "last_step", "last_value", "last_time")
+
+
+def _on_conflict() -> str:
+    def pick(cond: str, col: str) -> str:
+        return f"{col} = CASE WHEN {cond} THEN excluded.{col} ELSE metric_rollups.{col} END"
+
+    lower = "excluded.min_value < metric_rollups.min_value"
+    higher = "excluded.max_value > metric_rollups.max_value"
+    later = "excluded.last_step > metric_rollups.last_step"
+    sets = ["count = metric_rollups.count + excluded.count"]
+    sets += [pick(lower, c) for c in ("min_step", "min_value", "min_time")]
+    sets += [pick(higher, c) for c in ("max_step", "max_value", "max_time")]
+    sets += [pick(later, c) for c in ("last_step", "last_value", "last_time")]
+    return " ON CONFLICT (job_id, name, width, bucket) DO UPDATE SET " + ", ".join(sets)
+
+
+_COLS = "job_id, name, width, bucket, " + ", ".join(ROLLUP_COLUMNS)
+PG_ROLLUP = text(
+    f"INSERT INTO metric_rollups ({_COLS}) SELECT :job_id, u.* FROM unnest("
+    "CAST(:name AS text[]), CAST(:width AS int[]), CAST(:bucket AS bigint[]), CAST(:count AS bigint[]), "
+    "CAST(:min_step AS bigint[]), CAST(:min_value AS float8[]), CAST(:min_time AS float8[]), "
+    "CAST(:max_step AS bigint[]), CAST(:max_value AS float8[]), CAST(:max_time AS float8[]), "
+    "CAST(:last_step AS bigint[]), CAST(:last_value AS float8[]), CAST(:last_time AS float8[])) AS u"
+    + _on_conflict())
+SQLITE_ROLLUP = text(
+    f"INSERT INTO metric_rollups ({_COLS}) VALUES (:job_id, :name, :width, :bucket, "
+    + ", ".join(f":{c}" for c in ROLLUP_COLUMNS) + ")" + _on_conflict())
+
+
+def _is_pg(session: Session) -> bool:
+    return session.get_bind().dialect.name == "postgresql"
+
+
+def _lock_job(session: Session, job_id: int, attempt: int) -> dict[str, Any] | None:
+    """Row-lock the job if `attempt` still owns it (the fence); returns its summary, else None."""
+    stmt = (update(Job).where(Job.id == job_id, Job.attempts == attempt)
+            .values(attempts=Job.attempts).returning(Job.summary)
+            .execution_options(synchronize_session=False))
+    row = session.execute(stmt).first()
+    return None if row is None else dict(row[0] or {})
+
+
+def _insert_points(session: Session, job_id: int,
+                   points: Sequence[tuple[str, int, float, float]]) -> list[Point]:
+    if _is_pg(session):
+        names, steps, vals, times = (list(c) for c in zip(*points, strict=True))
+        params = {"job_id": job_id, "names": names, "steps": steps, "vals": vals, "times": times}
+        return [(r[0], r[1], r[2], r[3]) for r in session.execute(PG_INSERT, params)]
+    from sqlalchemy.dialects.sqlite import insert
+
+    rows: list[Point] = []
+    for i in range(0, len(points), SQLITE_ROWS_PER_INSERT):
+        values = [{"job_id": job_id, "name": n, "step": s, "value": v, "time": t}
+                  for n, s, v, t in points[i:i + SQLITE_ROWS_PER_INSERT]]
+        stmt = insert(MetricPoint).values(values).on_conflict_do_nothing().returning(
+            MetricPoint.name, MetricPoint.step, MetricPoint.value, MetricPoint.time)
+        rows.extend((r[0], r[1], r[2], r[3]) for r in session.execute(stmt))
+    return rows
+
+
+def _rollup_rows(names: list[str], steps: np.ndarray, values: np.ndarray,
+                 times: np.ndarray) -> dict[str, list[Any]]:
+    """Aggregate inserted points per (name, level, bucket) into column lists for the upsert."""
+    labels, name_idx = np.unique(np.array(names, dtype=object), return_inverse=True)
+    cols: dict[str, list[Any]] = {c: [] for c in ("name", "width", "bucket", *ROLLUP_COLUMNS)}
+    for width in LEVELS:
+        buckets = steps // width
+        keys = name_idx.astype(np.int64) * (1 << 40) + buckets  # steps stay far below 2**40 * width
+        group_keys, agg = group_points(keys, steps, values, times)
+        cols["name"] += [str(labels[k >> 40]) for k in group_keys]
+        cols["width"] += [width] * len(group_keys)
+        cols["bucket"] += (group_keys & ((1 << 40) - 1)).tolist()
+        for c in ROLLUP_COLUMNS:
+            cols[c] += getattr(agg, c).tolist()
+    return cols
+
+
+def _upsert_rollups(session: Session, job_id: int, cols: dict[str, list[Any]]) -> None:
+    if _is_pg(session):
+        session.execute(PG_ROLLUP, {"job_id": job_id, **cols})
+        return
+    rows = [dict(zip(cols, r, strict=True), job_id=job_id) for r in zip(*cols.values(), strict=True)]
+    session.execute(SQLITE_ROLLUP, rows)
+
+
+def write_points(session: Session, job_id: int, attempt: int,
+                 points: Sequence[tuple[str, int, float, float]]) -> int:
+    """Insert (name, step, value, time) points for the job's current attempt; returns how many were new.
+
+    Fenced: writes nothing if jobs.attempts != attempt. Points already stored are skipped. The new
+    points go out as one `metric` event, and jobs.summary keeps each name's latest value.
+    Runs in the caller's transaction (the caller commits).
+    """
+    if not points:
+        return 0
+    summary = _lock_job(session, job_id, attempt)
+    if summary is None:
+        return 0
+    inserted = _insert_points(session, job_id, points)
+    if not inserted:
+        return 0
+    names = [r[0] for r in inserted]
+    steps = np.fromiter((r[1] for r in inserted), np.int64, len(inserted))
+    values = np.fromiter((r[2] for r in inserted), np.float64, len(inserted))
+    times = np.fromiter((r[3] for r in inserted), np.float64, len(inserted))
+    _upsert_rollups(session, job_id, _rollup_rows(names, steps, values, times))
+    append_event(session, job_id, "metric", [
+        {"job_id": job_id, "name": n, "step": s, "value": v, "time": t} for n, s, v, t in inserted])
+    latest: dict[str, tuple[int, float]] = {}
+    for n, s, v, _t in inserted:
+        if n not in latest or s >= latest[n][0]:
+            latest[n] = (s, v)
+    summary.update({n: v for n, (_s, v) in latest.items()})
+    session.execute(update(Job).where(Job.id == job_id).values(summary=summary)
+                    .execution_options(synchronize_session=False))
+    return len(inserted)
+
+
+def series_names(session: Session, job_id: int) -> list[str]:
+    # The coarsest rollup level has a handful of rows per series, unlike metric_points.
+    stmt = (select(MetricRollup.name).where(MetricRollup.job_id == job_id, MetricRollup.width == LEVELS[-1])
+            .distinct().order_by(MetricRollup.name))
+    return list(session.scalars(stmt))
+
+
+def _raw(session: Session, job_id: int, name: str, lo: int | None, hi: int | None = None) -> Aggregates:
+    """Points with lo < step < hi (open bounds when None), as one-point aggregates."""
+    stmt = select(MetricPoint.step, MetricPoint.value, MetricPoint.time).where(
+        MetricPoint.job_id == job_id, MetricPoint.name == name)
+    if lo is not None:
+        stmt = stmt.where(MetricPoint.step > lo)
+    if hi is not None:
+        stmt = stmt.where(MetricPoint.step < hi)
+    rows = session.execute(stmt.order_by(MetricPoint.step)).all()
+    return Aggregates.of_points(np.array([r[0] for r in rows], dtype=np.int64),
+                                np.array([r[1] for r in rows], dtype=np.float64),
+                                np.array([r[2] for r in rows], dtype=np.float64))
+
+
+def _rollups(session: Session, job_id: int, name: str, width: int, since: int | None) -> Aggregates:
+    """Aggregates of steps > since at one level; the bucket that `since` cuts is rebuilt from raw points."""
+    cols = [getattr(MetricRollup, c) for c in ROLLUP_COLUMNS]
+    stmt = select(*cols).where(MetricRollup.job_id == job_id, MetricRollup.name == name,
+                               MetricRollup.width == width)
+    parts: list[Aggregates] = []
+    if since is not None:
+        first = since // width
+        stmt = stmt.where(MetricRollup.bucket > first)
+        partial = _raw(session, job_id, name, since, (first + 1) * width)
+        if len(partial):
+            parts.append(group_points(np.zeros(len(partial), np.int64), partial.last_step,
+                                      partial.last_value, partial.last_time)[1])
+    rows = session.execute(stmt.order_by(MetricRollup.bucket)).all()
+    dtypes = [np.int64 if c == "count" or c.endswith("step") else np.float64 for c in ROLLUP_COLUMNS]
+    columns: dict[str, Any] = {c: np.array([r[i] for r in rows], dtype=dt) for i, (c, dt) in enumerate(zip(
+        ROLLUP_COLUMNS, dtypes, strict=True))}
+    parts.append(Aggregates(**columns))
+    return Aggregates.concat(parts)
+
+
+def count_points(session: Session, job_id: int, name: str, since: int | None) -> int:
+    return int(_rollups(session, job_id, name, LEVELS[-1], since).count.sum())
+
+
+def read_series(session: Session, job_id: int, name: str, max_points: int = 2000,
+                since_step: int | None = None) -> dict[str, Any]:
+    """The contract's metrics body: points with step > since_step, downsampled past max_points.
+
+    A downsampled series keeps each bucket's min, max and last point. `last_event_id` is read
+    first, so streaming `?after=` it from here misses no point (a repeat is possible, a gap is not).
+    """
+    last_id = last_event_id(session, job_id)
+    total = count_points(session, job_id, name, since_step)
+    downsampled = total > max_points
+    if not downsampled:
+        points = _raw(session, job_id, name, since_step)
+        steps, values, times = points.last_step, points.last_value, points.last_time
+    else:
+        buckets = max(1, max_points // 3)
+        width = next((w for w in reversed(LEVELS) if total // w >= buckets), None)
+        entries = (_raw(session, job_id, name, since_step) if width is None
+                   else _rollups(session, job_id, name, width, since_step))
+        steps, values, times = merge(entries, buckets)
+    return {"name": name, "steps": steps.tolist(), "values": values.tolist(), "times": times.tolist(),
+            "total_points": total, "downsampled": downsampled, "last_event_id": str(last_id)}
+
+
