@@ -1,0 +1,84 @@
+"""`torchyard metrics|checkpoints|download`: what a job produced."""
+
+import csv
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from cli.datasets import transfer_progress
+from cli.render import table
+from cli.session import client, err, handles_errors, out, print_json
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON on stdout.")]
+JobId = Annotated[int, typer.Argument(help="Job id")]
+FULL_SERIES = 1_000_000  # the contract's largest max_points: a whole series, not downsampled
+
+
+@handles_errors
+def metrics(
+    job_id: JobId,
+    name: Annotated[str | None, typer.Argument(help="Metric name (omit to list the names).")] = None,
+    as_csv: Annotated[bool, typer.Option("--csv", help="step,value,time rows on stdout.")] = False,
+    since_step: Annotated[int | None, typer.Option(help="Only points after this step.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Print a metric series of a job (or its metric names)."""
+    api = client()
+    if name is None:
+        names = api.metric_names(job_id)
+        print_json(names) if as_json else out.print("\n".join(names))
+        return
+    series = api.metric_series(job_id, name, max_points=FULL_SERIES, since_step=since_step)
+    points = list(zip(series.get("steps", []), series.get("values", []), series.get("times", []),
+                      strict=False))
+    if as_json:
+        print_json(series)
+    elif as_csv:
+        writer = csv.writer(sys.stdout, lineterminator="\n")
+        writer.writerow(["step", "value", "time"])
+        writer.writerows(points)
+    else:
+        out.print(table(f"{name} of job {job_id} ({len(points)} points)", ["step", "value", "time"],
+                        ([s, v, t] for s, v, t in points)))
+
+
+@handles_errors
+def checkpoints(job_id: JobId, as_json: JsonOpt = False) -> None:
+    """List a job's checkpoints."""
+    data = client().checkpoints(job_id)
+    if as_json:
+        print_json(data)
+        return
+    out.print(table(f"Checkpoints of job {job_id}", ["step", "epoch", "bytes", "created", "metrics"],
+                    ([c.get("step"), c.get("epoch"), c.get("size_bytes"), c.get("created_at"),
+                      c.get("metrics")] for c in data)))
+
+
+@handles_errors
+def download(
+    job_id: JobId,
+    step: Annotated[int | None, typer.Option(help="Checkpoint step (default: the newest).")] = None,
+    output: Annotated[Path | None, typer.Option("-o", "--output", dir_okay=False,
+                                                help="File to write (default: job<ID>-step<S>.pt).")] = None,
+    fmt: Annotated[str, typer.Option("--format", help="pt (torch.load) or safetensors.")] = "pt",
+) -> None:
+    """Download a checkpoint's model weights (a state_dict)."""
+    if fmt not in ("pt", "safetensors"):
+        raise typer.BadParameter(f"{fmt!r}: expected pt or safetensors", param_hint="--format")
+    api = client()
+    if step is None:
+        steps = [int(c["step"]) for c in api.checkpoints(job_id)]
+        if not steps:
+            err.print(f"Job {job_id} has no checkpoint yet.")
+            raise typer.Exit(1)
+        step = max(steps)
+    dest = output or Path(f"job{job_id}-step{step}.{fmt}")
+    with transfer_progress(f"Downloading step {step}") as progress:
+        task = progress.add_task("download", total=None)
+        api.download_checkpoint(job_id, step, dest, fmt=fmt,
+                                on_progress=lambda done, total: progress.update(task, completed=done,
+                                                                                total=total))
+    err.print(f"Saved checkpoint step {step} of job {job_id} to {dest}")
+    out.print(str(dest))
