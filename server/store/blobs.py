@@ -32,8 +32,10 @@ def _insert_ignore(session: Session, sha256: str, size: int) -> bool:
     """Insert the blob row unless it exists; True when this call created it (race-safe)."""
     dialect = session.get_bind().dialect.name
     ins = postgresql.insert(Blob) if dialect == "postgresql" else sqlite.insert(Blob)
-    stmt = ins.values(sha256=sha256, size_bytes=size).on_conflict_do_nothing(index_elements=["sha256"])
-    return bool(session.execute(stmt).rowcount)  # type: ignore[attr-defined]
+    stmt = (ins.values(sha256=sha256, size_bytes=size).on_conflict_do_nothing(index_elements=["sha256"])
+            .returning(Blob.sha256))
+    # rowcount is not reliable for INSERT .. ON CONFLICT under psycopg 3 (it reads -1); RETURNING is.
+    return session.execute(stmt).scalar_one_or_none() is not None
 
 
 def put_blob(session: Session, chunks: Iterable[bytes], *, max_bytes: int | None = None) -> tuple[str, int]:
