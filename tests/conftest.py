@@ -4,9 +4,13 @@ import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import psycopg
 import pytest
+
+if TYPE_CHECKING:
+    from tests.stack import Stack
 
 PG_ADMIN_DSN = os.environ.get("TORCHYARD_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 REDIS_URL = os.environ.get("TORCHYARD_TEST_REDIS", "redis://127.0.0.1:6379")
@@ -63,3 +67,22 @@ def artifacts_dir() -> Path:
     d = Path(os.environ.get("TORCHYARD_ARTIFACTS", "test-artifacts"))
     d.mkdir(parents=True, exist_ok=True)
     return d
+
+
+@pytest.fixture(scope="session")
+def stack(redis_url: str, tmp_path_factory: pytest.TempPathFactory, artifacts_dir: Path) -> Iterator["Stack"]:
+    """A real API process and one worker process on Postgres + Redis, shared by the e2e tests.
+
+    It gets a database and a queue of its own, so its housekeeping never touches other tests' jobs.
+    """
+    from tests.stack import Stack
+
+    name, url = _create_pg_database()
+    tag = uuid.uuid4().hex[:8]
+    running = Stack(database_url=url, broker_url=redis_url, data_dir=tmp_path_factory.mktemp("stack-data"),
+                    queue=f"torchyard-test-{tag}", log_dir=artifacts_dir / f"stack-{tag}")
+    try:
+        yield running.start()
+    finally:
+        running.stop()
+        _drop_pg_database(name)
