@@ -1,0 +1,175 @@
+// Charts: each panel is one uPlot instance created once; data changes go through setData, batched
+// into one animation frame however many live points arrive in between.
+import { h } from "./dom.js";
+import { num } from "./format.js";
+
+const PALETTE = ["#2f7ed8", "#e4572e", "#29a36a", "#a05eb5", "#f0a202", "#17becf", "#d62789",
+  "#8c564b", "#7f7f7f", "#bcbd22"];
+
+export function colorAt(i) {
+  return PALETTE[i % PALETTE.length];
+}
+
+const dirty = new Set();
+const live = new Set();
+let scheduled = false;
+
+/** Redraw every chart on the page (after a theme change: axis colours come from CSS variables). */
+export function redrawAll() {
+  for (const panel of live) schedule(panel);
+}
+
+function schedule(panel) {
+  dirty.add(panel);
+  if (scheduled) return;
+  scheduled = true;
+  requestAnimationFrame(() => {
+    scheduled = false;
+    const panels = [...dirty];
+    dirty.clear();
+    for (const p of panels) p.draw();
+  });
+}
+
+function cssVar(name) {
+  return getComputedStyle(document.documentElement).getPropertyValue(name).trim();
+}
+
+function duration(s) {
+  if (Math.abs(s) < 60) return `${+s.toFixed(1)}s`;
+  if (Math.abs(s) < 3600) return `${Math.floor(s / 60)}m${Math.round(s % 60)}s`;
+  return `${(s / 3600).toFixed(1)}h`;
+}
+
+/**
+ * One metric's chart: several Series (one per job) drawn with per-run colours.
+ * view: {smoothing, logY, xMode: "step"|"time"}; style: {colorOf(series), labelOf(series), t0Of(series)}.
+ */
+export class ChartPanel {
+  constructor(title, view, style) {
+    this.title = title;
+    this.view = view;
+    this.style = style;
+    this.series = [];
+    this.tags = new Map();
+    this.plot = null;
+    this.zoomed = false;
+    this.shape = "";
+    this.legend = h("ul", { class: "series-legend" });
+    this.canvasBox = h("div", { class: "chart-canvas" });
+    this.el = h("figure", { class: "chart", dataset: { metric: title } },
+      h("figcaption", {}, title), this.canvasBox, this.legend);
+    this.resizer = new ResizeObserver(() => this.resize());
+    this.resizer.observe(this.canvasBox);
+    live.add(this);
+  }
+
+  add(series) {
+    this.series.push(series);
+    const color = this.style.colorOf(series);
+    const tag = h("li", { class: "series-tag", dataset: { series: series.name, job: series.job, points: 0 } },
+      h("span", { class: "swatch", style: { background: color } }),
+      h("span", { class: "label" }, this.style.labelOf(series)),
+      h("span", { class: "last" }, ""));
+    this.tags.set(series, tag);
+    this.legend.append(tag);
+    this.update();
+  }
+
+  setView(view) {
+    this.view = view;
+    this.update();
+  }
+
+  /** Ask for a redraw on the next animation frame. */
+  update() {
+    schedule(this);
+  }
+
+  draw() {
+    if (!this.el.isConnected) return;
+    const shape = `${this.series.length}|${this.view.smoothing > 0}|${this.view.logY}|${this.view.xMode}|${cssVar("--fg")}`;
+    const data = this.data();
+    if (shape !== this.shape || !this.plot) this.build(shape, data);
+    else this.plot.setData(data, !this.zoomed);
+    this.updateTags();
+  }
+
+  data() {
+    const smooth = this.view.smoothing > 0;
+    const tables = this.series.map((s) => {
+      const t0 = this.style.t0Of(s);
+      const xs = this.view.xMode === "time" ? s.times.map((t) => t - t0) : s.steps;
+      const cols = smooth ? [xs, s.values, s.smooth(this.view.smoothing)] : [xs, s.values];
+      return this.view.logY ? cols.map((c, i) => (i === 0 ? c : c.map(positive))) : cols;
+    });
+    if (tables.length === 1) return tables[0];
+    if (tables.length === 0) return [[]];
+    return uPlot.join(tables);
+  }
+
+  build(shape, data) {
+    this.plot?.destroy();
+    this.shape = shape;
+    this.zoomed = false;
+    const fg = cssVar("--fg");
+    const grid = cssVar("--grid");
+    const axis = { stroke: fg, grid: { stroke: grid }, ticks: { stroke: grid } };
+    const xAxis = this.view.xMode === "time"
+      ? { ...axis, values: (_u, ticks) => ticks.map(duration) } : axis;
+    const opts = {
+      width: this.width(), height: 240,
+      scales: { x: { time: false }, y: { distr: this.view.logY ? 3 : 1 } },
+      axes: [xAxis, { ...axis, size: 60, values: (_u, ticks) => ticks.map(num) }],
+      series: [{ label: this.view.xMode === "time" ? "elapsed" : "step",
+        value: (_u, v) => (v === null || v === undefined ? "–" : this.view.xMode === "time" ? duration(v) : v) },
+      ...this.series.flatMap((s) => this.seriesOpts(s))],
+      cursor: { drag: { x: true, y: false } },
+      hooks: { setSelect: [(u) => { if (u.select.width > 0) this.zoomed = true; }] },
+    };
+    this.plot = new uPlot(opts, data, this.canvasBox);
+    this.plot.over.addEventListener("dblclick", () => { this.zoomed = false; });
+  }
+
+  seriesOpts(s) {
+    const color = this.style.colorOf(s);
+    const label = this.style.labelOf(s);
+    const line = { label, stroke: color, width: 1.5, spanGaps: true, value: (_u, v) => num(v) };
+    if (!(this.view.smoothing > 0)) return [line];
+    const raw = { label: `${label} (raw)`, stroke: `${color}55`, width: 1, spanGaps: true,
+      value: (_u, v) => num(v) };
+    return [raw, { ...line, label: `${label} (smoothed)` }];
+  }
+
+  updateTags() {
+    for (const s of this.series) {
+      const tag = this.tags.get(s);
+      const last = s.last;
+      tag.dataset.points = String(s.steps.length);
+      if (!last) continue;
+      tag.dataset.lastStep = String(last.step);
+      tag.dataset.lastValue = String(last.value);
+      tag.querySelector(".last").textContent = `${num(last.value)} @ ${last.step}`;
+    }
+  }
+
+  width() {
+    return Math.max(300, Math.floor(this.canvasBox.clientWidth || 600));
+  }
+
+  resize() {
+    if (this.plot) this.plot.setSize({ width: this.width(), height: 240 });
+  }
+
+  destroy() {
+    this.resizer.disconnect();
+    dirty.delete(this);
+    live.delete(this);
+    this.plot?.destroy();
+    this.plot = null;
+  }
+}
+
+function positive(v) {
+  return v !== null && v > 0 ? v : null;
+}

@@ -1,0 +1,31 @@
+// Client-side navigation: every dashboard path serves index.html, so pages swap without reloads.
+
+let renderer = () => {};
+
+export function setRenderer(fn) {
+  renderer = fn;
+  window.addEventListener("popstate", () => renderer());
+}
+
+/** Go to a dashboard URL (path and query) and render it. */
+export function navigate(url, { replace = false } = {}) {
+  if (replace) history.replaceState(null, "", url);
+  else history.pushState(null, "", url);
+  renderer();
+}
+
+/** Change the query string of the current page without re-rendering it. */
+export function setQuery(params) {
+  const q = new URLSearchParams(params).toString();
+  history.replaceState(null, "", location.pathname + (q ? `?${q}` : ""));
+}
+
+// Links marked data-nav (and any same-origin dashboard link inside #app) navigate in place.
+document.addEventListener("click", (ev) => {
+  const a = ev.target.closest?.("a[data-nav]");
+  if (!a || ev.defaultPrevented || ev.button !== 0 || ev.metaKey || ev.ctrlKey || ev.shiftKey) return;
+  const url = new URL(a.href, location.href);
+  if (url.origin !== location.origin) return;
+  ev.preventDefault();
+  navigate(url.pathname + url.search);
+});
