@@ -28,7 +28,8 @@ def run_once(settings: Settings) -> list[int]:
     if not ids:
         return []
     with session_scope() as session:
-        gpus = dict(session.execute(select(Job.id, Job.gpus).where(Job.id.in_(ids))).tuples().all())
+        rows = session.execute(select(Job.id, Job.gpus).where(Job.id.in_(ids))).all()
+        gpus = {job_id: n for job_id, n in rows}
     for job_id in ids:
         events.publish(job_id)
         send_job(job_id, gpus.get(job_id, 0))
