@@ -1,0 +1,203 @@
+"""The epoch/step loop: accumulation groups, validation, schedulers, early stopping, checkpoints and
+the resume position (epoch, batch, permutation) that makes a resumed run bit-identical."""
+
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import torch
+from torch import Tensor
+
+from dl.callbacks import Callback, Checkpoint, TrainResult
+from dl.checkpoint import STATE_VERSION, restore_rng, rng_state, snapshot
+from dl.config import TrainConfig
+from dl.loaders import Batch, LoaderBatches, TensorBatches
+from dl.optim import PER_BATCH_SCHEDULERS
+from dl.reporting import Reporter
+
+
+class Stepper(Protocol):
+    model: torch.nn.Module
+    optimizers: list[torch.optim.Optimizer]
+    metric_names: tuple[str, ...]
+    amp: Any
+
+    def step(self, group: list[Batch]) -> dict[str, Tensor]: ...
+    def evaluate(self, batches: Any) -> dict[str, float]: ...
+
+
+@dataclass
+class Position:
+    step: int = 0
+    epoch: int = 0  # 0-based epoch in progress
+    batch: int = 0  # batches of that epoch already trained
+    perm: Tensor | None = None
+    loss_sum: Tensor | None = None  # the epoch's step losses so far, kept on the device (no sync per step)
+    loss_steps: int = 0
+    early: dict[str, Any] = field(default_factory=lambda: {"best": None, "bad": 0})
+
+
+class Loop:
+    def __init__(self, stepper: Stepper, schedulers: list[Any], sched_type: str | None,
+                 train: TensorBatches | LoaderBatches, val: TensorBatches | None, config: TrainConfig,
+                 callback: Callback, total_steps: int) -> None:
+        self.s, self.schedulers, self.sched_type = stepper, schedulers, sched_type
+        self.train, self.val, self.cfg, self.cb = train, val, config, callback
+        self.total_steps = total_steps
+        self.shuffle = torch.Generator().manual_seed(config.seed + 1)
+        self.pos = Position()
+        self.report = Reporter(callback, stepper.metric_names, config.log_every_steps, total_steps)
+        self.last_ckpt_step = -1
+        self.early_stopped = False
+
+    def run(self) -> TrainResult:
+        while self.pos.epoch < self.cfg.epochs and not self._finished():
+            if self.pos.perm is None:
+                self.pos.perm = self._new_perm()
+            self.report.epoch = self.pos.epoch + 1
+            if self._run_epoch():
+                return self._finish("stopped")
+            self._end_epoch()
+        return self._finish("succeeded")
+
+    def _finished(self) -> bool:
+        return self.early_stopped or self.pos.step >= self.total_steps
+
+    def _new_perm(self) -> Tensor:
+        n = self.train.n
+        return torch.randperm(n, generator=self.shuffle) if self.cfg.shuffle else torch.arange(n)
+
+    def _groups(self, perm: Tensor) -> Iterator[list[Batch]]:
+        """Batches grouped for one optimizer step each (grad_accum_steps, a short group at epoch end)."""
+        accum, total = self.cfg.grad_accum_steps, len(self.train)
+        group: list[Batch] = []
+        for batch in self.train.epoch(perm, self.pos.batch):
+            group.append(batch)
+            if len(group) == accum or self.pos.batch + len(group) >= total:
+                yield group
+                group = []
+
+    def _run_epoch(self) -> bool:
+        """Train the rest of the epoch; True when a stop was requested (checkpoint already saved)."""
+        t0, samples = time.perf_counter(), 0
+        per_batch = self.sched_type in PER_BATCH_SCHEDULERS
+        perm = self.pos.perm if self.pos.perm is not None else self._new_perm()
+        for group in self._groups(perm):
+            values = self.s.step(group)
+            self.pos.step += 1
+            self.pos.batch += len(group)
+            samples += sum(len(xb) for xb, _ in group)
+            self._add_loss(values)
+            self.report.record(self.pos.step, values)
+            if per_batch:
+                for sch in self.schedulers:
+                    sch.step()
+            every = self.cfg.checkpoint_every_steps
+            if every and self.pos.step % every == 0:
+                self.checkpoint()
+            if self.pos.step >= self.total_steps:
+                break
+            if self.cb.should_stop():
+                self.train_time = time.perf_counter() - t0
+                self.checkpoint()
+                return True
+        self.train_time, self.samples = time.perf_counter() - t0, samples
+        return False
+
+    def _add_loss(self, values: dict[str, Tensor]) -> None:
+        first = values[self.s.metric_names[0]].float()
+        self.pos.loss_sum = first if self.pos.loss_sum is None else self.pos.loss_sum + first
+        self.pos.loss_steps += 1
+
+    def _end_epoch(self) -> None:
+        t_val = time.perf_counter()
+        val = self.s.evaluate(self.val.epoch(torch.arange(self.val.n))) if self.val is not None else {}
+        step, rep = self.pos.step, self.report
+        for name, value in val.items():
+            rep.epoch_point(name, step, value)
+        rep.epoch_point("lr", step, self.s.optimizers[0].param_groups[0]["lr"])
+        rep.epoch_point("epoch_time_s", step, self.train_time + time.perf_counter() - t_val)
+        if self.train_time > 0:
+            rep.epoch_point("samples_per_s", step, self.samples / self.train_time)
+        train_loss = float(self.pos.loss_sum) / max(self.pos.loss_steps, 1) if self.pos.loss_sum is not None \
+            else float("nan")
+        self._step_schedulers(val.get("val_loss", train_loss))
+        self._early_stop({**val, "train_loss": train_loss})
+        self.pos = Position(step=step, epoch=self.pos.epoch + 1, early=self.pos.early)
+        rep.flush()
+        every = self.cfg.checkpoint_every_epochs
+        if every and self.pos.epoch % every == 0:
+            self.checkpoint()
+
+    def _step_schedulers(self, plateau_metric: float) -> None:
+        if self.sched_type == "ReduceLROnPlateau":
+            for sch in self.schedulers:
+                sch.step(plateau_metric)
+        elif self.sched_type is not None and self.sched_type not in PER_BATCH_SCHEDULERS:
+            for sch in self.schedulers:
+                sch.step()
+
+    def _early_stop(self, metrics: dict[str, float]) -> None:
+        es = self.cfg.early_stopping
+        if es is None or es["metric"] not in metrics:
+            return
+        value, state = metrics[es["metric"]], self.pos.early
+        best = state["best"]
+        sign = 1.0 if es["mode"] == "min" else -1.0
+        if best is None or sign * (best - value) > es["min_delta"]:
+            state["best"], state["bad"] = value, 0
+            return
+        state["bad"] += 1
+        if state["bad"] >= max(es["patience"], 1):
+            self.early_stopped = True
+            self.cb.on_log(f"early stopping: {es['metric']} has not improved for {state['bad']} epochs")
+
+    # -- checkpoints -------------------------------------------------------------------------------
+    def state(self) -> dict[str, Any]:
+        pos = self.pos
+        sched = [s.state_dict() for s in self.schedulers]
+        return snapshot({
+            "version": STATE_VERSION,
+            "model": self.s.model.state_dict(),
+            "optimizers": [opt.state_dict() for opt in self.s.optimizers],
+            "schedulers": sched,
+            "scaler": self.s.amp.scaler.state_dict(),
+            "rng": rng_state(self.shuffle),
+            "position": {"step": pos.step, "epoch": pos.epoch, "batch": pos.batch, "perm": pos.perm,
+                         "loss_sum": pos.loss_sum, "loss_steps": pos.loss_steps},
+            "early_stopping": dict(pos.early),
+            "metrics": dict(self.report.last),
+        })
+
+    def checkpoint(self) -> None:
+        self.report.flush()  # a NaN surfaces here rather than being saved
+        if self.pos.step == self.last_ckpt_step or self.pos.step == 0:
+            return
+        state = self.state()
+        epoch = self.pos.epoch + (1 if self.pos.batch else 0)
+        self.cb.on_checkpoint(Checkpoint(self.pos.step, epoch, dict(self.report.last), state, state["model"]))
+        self.last_ckpt_step = self.pos.step
+
+    def load(self, state: dict[str, Any], device: torch.device) -> None:
+        """Restore everything but the model weights (loaded by the caller before the optimizers)."""
+        for opt, sd in zip(self.s.optimizers, state["optimizers"], strict=True):
+            opt.load_state_dict(sd)
+        for sch, sd in zip(self.schedulers, state["schedulers"], strict=True):
+            sch.load_state_dict(sd)
+        self.s.amp.scaler.load_state_dict(state["scaler"])
+        restore_rng(state["rng"], self.shuffle)
+        p = state["position"]
+        loss_sum = p["loss_sum"].to(device) if p["loss_sum"] is not None else None
+        self.pos = Position(step=p["step"], epoch=p["epoch"], batch=p["batch"], perm=p["perm"],
+                            loss_sum=loss_sum, loss_steps=p["loss_steps"],
+                            early=dict(state["early_stopping"]))
+        self.report.last.update(state.get("metrics", {}))
+        self.last_ckpt_step = self.pos.step
+
+    def _finish(self, status: str) -> TrainResult:
+        self.checkpoint()
+        self.report.flush()
+        epochs_done = self.pos.epoch
+        return TrainResult(status=status, step=self.pos.step, epoch=epochs_done,  # type: ignore[arg-type]
+                           metrics=dict(self.report.last))

@@ -1,0 +1,126 @@
+"""Allow-lists of torch optimizers, losses and LR schedulers, and their construction from config dicts.
+
+Lookups go through these explicit tables only, never getattr on a module with a user-given name.
+"""
+
+import inspect
+from collections.abc import Iterable
+from typing import Any
+
+import torch
+from torch import nn
+from torch.optim import lr_scheduler as sched
+
+from dl.errors import ConfigError
+
+OPTIMIZERS: dict[str, type[torch.optim.Optimizer]] = {
+    cls.__name__: cls
+    for cls in (
+        torch.optim.SGD, torch.optim.Adam, torch.optim.AdamW, torch.optim.Adamax, torch.optim.NAdam,
+        torch.optim.RAdam, torch.optim.Adagrad, torch.optim.Adadelta, torch.optim.Adafactor,
+        torch.optim.ASGD, torch.optim.RMSprop, torch.optim.Rprop, torch.optim.LBFGS,
+        torch.optim.SparseAdam, torch.optim.Muon,
+    )
+}
+
+# Losses called as loss(output, target); three-input ones (triplet, ranking, CTC, Gaussian NLL) are left out.
+LOSSES: dict[str, type[nn.Module]] = {
+    cls.__name__: cls
+    for cls in (
+        nn.L1Loss, nn.MSELoss, nn.SmoothL1Loss, nn.HuberLoss, nn.BCELoss, nn.BCEWithLogitsLoss,
+        nn.CrossEntropyLoss, nn.NLLLoss, nn.KLDivLoss, nn.PoissonNLLLoss, nn.SoftMarginLoss,
+        nn.MultiLabelSoftMarginLoss, nn.MultiMarginLoss, nn.HingeEmbeddingLoss,
+    )
+}
+
+SCHEDULERS: dict[str, type[Any]] = {
+    cls.__name__: cls
+    for cls in (
+        sched.StepLR, sched.MultiStepLR, sched.ConstantLR, sched.LinearLR, sched.ExponentialLR,
+        sched.PolynomialLR, sched.CosineAnnealingLR, sched.CosineAnnealingWarmRestarts,
+        sched.CyclicLR, sched.OneCycleLR, sched.ReduceLROnPlateau,
+    )
+}
+
+# Stepped after every optimizer step rather than every epoch.
+PER_BATCH_SCHEDULERS = frozenset({"OneCycleLR", "CyclicLR"})
+# Losses whose target is a class index, not a float tensor shaped like the output.
+INDEX_TARGET_LOSSES = frozenset({"CrossEntropyLoss", "NLLLoss", "MultiMarginLoss"})
+LOSS_TENSOR_ARGS = frozenset({"weight", "pos_weight"})
+
+# Arguments the engine owns (the model's parameters, resume position, callables, deprecated flags).
+_RESERVED = {
+    "optimizer": {"params", "differentiable", "capturable"},
+    "scheduler": {"optimizer", "last_epoch", "scale_fn", "verbose"},
+    "loss": {"size_average", "reduce"},
+}
+_KINDS: dict[str, dict[str, type[Any]]] = {"optimizer": OPTIMIZERS, "loss": LOSSES, "scheduler": SCHEDULERS}
+
+
+def check_args(section: str, raw: dict[str, Any]) -> None:
+    """Type in the allow-list, every argument a keyword the torch class takes -> else ConfigError."""
+    table = _KINDS[section]
+    name = raw.get("type")
+    if not isinstance(name, str) or name not in table:
+        allowed = ", ".join(sorted(table))
+        raise ConfigError((section, "type"), f"unknown {section} type {name!r}; choose one of {allowed}")
+    params = inspect.signature(table[name]).parameters
+    accepted = set(params) - _RESERVED[section]
+    for key in raw:
+        if key != "type" and key not in accepted:
+            raise ConfigError((section, key), f"{name} takes no argument {key!r}; it takes "
+                              f"{', '.join(sorted(accepted)) or 'none'}")
+    for key in sorted(accepted):
+        if params[key].default is inspect.Parameter.empty and key not in raw:
+            raise ConfigError((section, key), f"{name} needs the argument {key!r}")
+    if section == "loss" and raw.get("reduction", "mean") not in ("mean", "batchmean"):
+        raise ConfigError(("loss", "reduction"), "the engine needs a mean loss: use 'mean' (or 'batchmean')")
+
+
+def _kwargs(raw: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in raw.items() if k != "type"}
+
+
+def _construction_error(section: str, name: str, err: Exception) -> ConfigError:
+    return ConfigError((section,), f"{name} rejected its arguments: {err}")
+
+
+def build_optimizer(raw: dict[str, Any], params: Iterable[torch.Tensor]) -> torch.optim.Optimizer:
+    check_args("optimizer", raw)
+    try:
+        return OPTIMIZERS[raw["type"]](params, **_kwargs(raw))
+    except (TypeError, ValueError, RuntimeError) as err:
+        raise _construction_error("optimizer", raw["type"], err) from err
+
+
+def build_loss(raw: dict[str, Any]) -> nn.Module:
+    check_args("loss", raw)
+    kwargs = _kwargs(raw)
+    try:
+        for key in LOSS_TENSOR_ARGS & kwargs.keys():
+            kwargs[key] = torch.as_tensor(kwargs[key], dtype=torch.float32)
+        return LOSSES[raw["type"]](**kwargs)
+    except (TypeError, ValueError, RuntimeError) as err:
+        raise _construction_error("loss", raw["type"], err) from err
+
+
+def build_scheduler(raw: dict[str, Any], optimizer: torch.optim.Optimizer, total_steps: int) -> Any:
+    """A scheduler; OneCycleLR without a length gets the run's number of optimizer steps."""
+    check_args("scheduler", raw)
+    kwargs = _kwargs(raw)
+    if raw["type"] == "OneCycleLR" and not {"total_steps", "epochs"} & kwargs.keys():
+        kwargs["total_steps"] = max(1, total_steps)
+    try:
+        return SCHEDULERS[raw["type"]](optimizer, **kwargs)
+    except (TypeError, ValueError, RuntimeError, KeyError) as err:
+        raise _construction_error("scheduler", raw["type"], err) from err
+
+
+def probe(raw_opt: dict[str, Any], raw_loss: dict[str, Any] | None, raw_sched: dict[str, Any] | None) -> None:
+    """Construct everything on a one-element parameter so bad argument values fail at submit time."""
+    param = nn.Parameter(torch.zeros(2, 2))
+    opt = build_optimizer(raw_opt, [param])
+    if raw_loss is not None:
+        build_loss(raw_loss)
+    if raw_sched is not None:
+        build_scheduler(raw_sched, opt, total_steps=100)

@@ -1,0 +1,129 @@
+"""One optimizer step per task: supervised (classification, regression, reconstruction) and GAN.
+
+A stepper owns the model's forward (eager or compiled), the loss, the optimizers and the AMP scaler."""
+
+import contextlib
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from dl.errors import TrainingError
+from dl.loaders import Batch
+from dl.optim import INDEX_TARGET_LOSSES
+
+LOGIT_LOSSES = frozenset({"BCEWithLogitsLoss", "SoftMarginLoss", "MultiLabelSoftMarginLoss"})
+
+
+class Amp:
+    """Autocast for bf16/fp16 and, for fp16, a GradScaler; both no-ops at 32-bit."""
+
+    def __init__(self, precision: str, device: torch.device) -> None:
+        self.dtype = {"bf16": torch.bfloat16, "16": torch.float16}.get(precision)
+        self.device_type = device.type
+        self.scaler = torch.amp.GradScaler(device.type, enabled=precision == "16")
+
+    def autocast(self) -> contextlib.AbstractContextManager[Any]:
+        if self.dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(self.device_type, dtype=self.dtype)
+
+
+def _call(fn: Callable[..., Tensor], what: str, *args: Tensor) -> Tensor:
+    """Turn a shape error inside the model or loss into a sentence naming the shapes."""
+    try:
+        return fn(*args)
+    except (RuntimeError, ValueError, IndexError) as err:
+        shapes = " and ".join(str(list(a.shape)) for a in args)
+        raise TrainingError(f"{what} failed on input of shape {shapes}: {str(err).splitlines()[0]}") from err
+
+
+class SupervisedStepper:
+    def __init__(self, model: nn.Module, fwd: Callable[[Tensor], Tensor], task: str, loss_fn: nn.Module,
+                 loss_name: str, optimizer: torch.optim.Optimizer, amp: Amp, clip: float | None) -> None:
+        self.model, self.fwd, self.task, self.loss_fn, self.loss_name = model, fwd, task, loss_fn, loss_name
+        self.optimizers = [optimizer]
+        self.amp, self.clip = amp, clip
+        self.lbfgs = isinstance(optimizer, torch.optim.LBFGS)
+        self.params = [p for p in model.parameters() if p.requires_grad]
+        self.metric_names: tuple[str, ...] = ("train_loss",)
+
+    def target(self, xb: Tensor, yb: Tensor | None, out: Tensor) -> Tensor:
+        if self.task == "reconstruction" or yb is None:
+            return xb.reshape(out.shape) if xb.numel() == out.numel() else xb
+        if self.task == "classification" and self.loss_name not in INDEX_TARGET_LOSSES:
+            if out.shape[-1] == 1:
+                return yb.to(out.dtype).reshape(out.shape)  # binary: one output unit
+            return nn.functional.one_hot(yb, out.shape[-1]).to(out.dtype)
+        if self.task == "regression" and yb.shape != out.shape and yb.numel() == out.numel():
+            return yb.reshape(out.shape)
+        return yb
+
+    def loss(self, xb: Tensor, yb: Tensor | None) -> tuple[Tensor, Tensor]:
+        with self.amp.autocast():
+            out = _call(self.fwd, "the model", xb)
+            tgt = self.target(xb, yb, out)
+            return _call(self.loss_fn, f"the loss {self.loss_name}", out, tgt), out
+
+    def step(self, group: list[Batch]) -> dict[str, Tensor]:
+        if self.lbfgs:
+            return {"train_loss": self._lbfgs_step(*group[0])}
+        opt, scaler = self.optimizers[0], self.amp.scaler
+        opt.zero_grad(set_to_none=True)
+        sizes = [len(xb) for xb, _ in group]
+        losses: list[Tensor] = []
+        for (xb, yb), size in zip(group, sizes, strict=True):
+            loss, _ = self.loss(xb, yb)
+            if len(group) > 1:  # weighted by sample count, so k micro-batches equal one large batch
+                loss = loss * (size / sum(sizes))
+            scaler.scale(loss).backward()
+            losses.append(loss.detach())
+        if self.clip is not None:
+            scaler.unscale_(opt)
+            nn.utils.clip_grad_norm_(self.params, self.clip)
+        scaler.step(opt)
+        scaler.update()
+        return {"train_loss": losses[0] if len(losses) == 1 else torch.stack(losses).sum()}
+
+    def _lbfgs_step(self, xb: Tensor, yb: Tensor | None) -> Tensor:
+        opt = self.optimizers[0]
+
+        def closure() -> Tensor:
+            opt.zero_grad(set_to_none=True)
+            loss, _ = self.loss(xb, yb)
+            loss.backward()
+            if self.clip is not None:
+                nn.utils.clip_grad_norm_(self.params, self.clip)
+            return loss
+
+        loss = opt.step(closure)  # type: ignore[arg-type]
+        return torch.as_tensor(loss).detach()
+
+    @torch.no_grad()
+    def evaluate(self, batches: Iterator[Batch]) -> dict[str, float]:
+        self.model.eval()
+        n, loss_sum, correct, abs_err = 0, 0.0, 0, 0.0
+        for xb, yb in batches:
+            loss, out = self.loss(xb, yb)
+            size = len(xb)
+            n, loss_sum = n + size, loss_sum + float(loss) * size
+            if self.task == "classification" and yb is not None:
+                correct += int((self._predict(out) == yb).sum())
+            elif self.task == "regression" and yb is not None:
+                abs_err += float((out.float() - self.target(xb, yb, out).float()).abs().mean()) * size
+        self.model.train()
+        if n == 0:
+            return {}
+        metrics = {"val_loss": loss_sum / n}
+        if self.task == "classification":
+            metrics["val_accuracy"] = correct / n
+        elif self.task == "regression":
+            metrics["val_mae"] = abs_err / n
+        return metrics
+
+    def _predict(self, out: Tensor) -> Tensor:
+        if out.shape[-1] == 1:
+            threshold = 0.0 if self.loss_name in LOGIT_LOSSES else 0.5
+            return (out.reshape(-1) > threshold).long()
+        return out.argmax(dim=-1)

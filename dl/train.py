@@ -1,0 +1,147 @@
+"""train(): data split and normalisation, device placement, task stepper, resume, then the loop."""
+
+import math
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from dl.callbacks import Callback, CallbackList, Checkpoint, MetricPoint, NullCallback, TrainResult
+from dl.config import TrainConfig
+from dl.data import ArrayData, apply_normalization, fit_normalization, split_indices
+from dl.errors import ConfigError, DLError
+from dl.gan import GanStepper
+from dl.loaders import TensorBatches, make_batches
+from dl.loop import Loop, Stepper
+from dl.optim import build_loss, build_optimizer, build_scheduler
+from dl.plan import DEFAULT_LOSS, resolve_task
+from dl.tasks import Amp, SupervisedStepper
+
+__all__ = ["Callback", "CallbackList", "Checkpoint", "MetricPoint", "NullCallback", "TrainResult", "train",
+           "resolve_device"]
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError(("device",), f"device {name} was asked for but this worker has no CUDA GPU")
+    return torch.device(name)
+
+
+def _prepare_model(model: nn.Module, config: TrainConfig, init_weights: dict[str, Tensor] | None,
+                   device: torch.device) -> None:
+    if init_weights is not None:
+        try:
+            model.load_state_dict(init_weights)
+        except RuntimeError as err:
+            raise ConfigError(("init_from",), f"the initial weights do not fit this model: "
+                              f"{str(err).splitlines()[0]}") from err
+    for i, path in enumerate(config.freeze):
+        try:
+            module = model.get_submodule(path)
+        except AttributeError as err:
+            raise ConfigError(("freeze", i), f"the model has no module {path!r}") from err
+        module.requires_grad_(False)
+    if not any(p.requires_grad for p in model.parameters()):
+        raise ConfigError(("freeze",), "no trainable parameter is left")
+    model.to(device)
+
+
+def _compiler(config: TrainConfig) -> Callable[[nn.Module], Callable[[Tensor], Tensor]]:
+    if config.compile:
+        return lambda m: torch.compile(m)  # type: ignore[return-value]
+    return lambda m: m
+
+
+def _trainable(module: nn.Module) -> list[nn.Parameter]:
+    return [p for p in module.parameters() if p.requires_grad]
+
+
+def _stepper(model: nn.Module, task: str, loss_name: str, config: TrainConfig,
+             device: torch.device) -> Stepper:
+    amp = Amp(config.precision, device)
+    loss_fn = build_loss(config.loss or {"type": loss_name}).to(device)
+    if task == "gan":
+        opt_d = build_optimizer(config.optimizer, _trainable(model.discriminator))  # type: ignore[arg-type]
+        opt_g = build_optimizer(config.optimizer, _trainable(model.generator))  # type: ignore[arg-type]
+        return GanStepper(model, _compiler(config), loss_fn, opt_d, opt_g, amp, config.grad_clip_norm)
+    opt = build_optimizer(config.optimizer, _trainable(model))
+    return SupervisedStepper(model, _compiler(config)(model), task, loss_fn, loss_name, opt, amp,
+                             config.grad_clip_norm)
+
+
+def _split(data: ArrayData, config: TrainConfig) -> tuple[Tensor, Tensor | None, Tensor, Tensor | None,
+                                                          dict[str, list[float]] | None]:
+    train_idx, val_idx = split_indices(len(data.x), config.val_fraction, config.seed)
+    x, norm = data.x, None
+    if config.normalize:
+        norm = fit_normalization(x[train_idx], data.info.input_shape)
+        if norm is not None:
+            x = apply_normalization(x, norm, data.info.input_shape)
+    y = data.y
+    return (x[train_idx], None if y is None else y[train_idx], x[val_idx],
+            None if y is None else y[val_idx], norm)
+
+
+def _describe(model: nn.Module, input_shape: list[int]) -> dict[str, Any] | None:
+    try:
+        from dl.summary import describe
+    except ImportError:
+        return None
+    try:
+        return describe(model, input_shape)
+    except (DLError, RuntimeError, ValueError, TypeError):
+        return None  # a Python model may not trace; the summary is a nicety
+
+
+def _announce(cb: Callback, model: nn.Module, example: Tensor, info: dict[str, Any]) -> None:
+    """Graph writers trace the model: in eval mode with the RNG forked, so training is not perturbed."""
+    with torch.random.fork_rng(devices=[]):
+        was_training = model.training
+        model.eval()
+        cb.on_model(model, example)
+        model.train(was_training)
+    cb.on_train_start(info)
+
+
+def train(model: nn.Module, data: ArrayData, config: TrainConfig, *, callbacks: Callback | None = None,
+          resume: dict[str, Any] | None = None, device: str | None = None,
+          init_weights: dict[str, Tensor] | None = None, sampler: Iterable[int] | None = None,
+          collate_fn: Callable[[list[Any]], Any] | None = None) -> TrainResult:
+    """Train `model` on `data`; `resume` is a Checkpoint.state. Seed the global RNG with config.seed
+    before building the model so that one seed fixes the initial weights too."""
+    cb = callbacks or NullCallback()
+    dev = resolve_device(device or config.device)
+    task, loss_name = resolve_task(data.info, config, hasattr(model, "generator"))
+    x_tr, y_tr, x_val, y_val, norm = _split(data, config)
+    if len(x_tr) == 0 or (config.drop_last and len(x_tr) < config.batch_size):
+        raise ConfigError(("batch_size",), f"the training split has {len(x_tr)} samples: too few for "
+                          f"batch_size {config.batch_size}{' with drop_last' if config.drop_last else ''}")
+    train_b = make_batches(x_tr, y_tr, config.batch_size, config.drop_last, dev,
+                           num_workers=config.num_workers, pin_memory=config.pin_memory,
+                           sampler=sampler, collate_fn=collate_fn)
+    val_b = TensorBatches(x_val, y_val, config.batch_size, False, dev) if len(x_val) else None
+    _prepare_model(model, config, None if resume else init_weights, dev)
+    if resume is not None:
+        model.load_state_dict(resume["model"])
+    else:
+        torch.manual_seed(config.seed)  # dropout and GAN noise
+    stepper = _stepper(model, task, loss_name or DEFAULT_LOSS[task], config, dev)
+    steps_per_epoch = math.ceil(len(train_b) / config.grad_accum_steps)
+    total = steps_per_epoch * config.epochs
+    total = min(total, config.max_steps) if config.max_steps else total
+    sched = config.scheduler
+    schedulers = [build_scheduler(sched, opt, total) for opt in stepper.optimizers] if sched else []
+    loop = Loop(stepper, schedulers, sched["type"] if sched else None, train_b, val_b, config, cb, total)
+    if resume is not None:
+        loop.load(resume, dev)
+    example = x_tr[: min(2, len(x_tr))].to(dev)
+    _announce(cb, model, example, {"total_steps": total, "epochs": config.epochs, "task": task,
+                                    "steps_per_epoch": steps_per_epoch,
+                                    "model": _describe(model, data.info.input_shape)})
+    result = loop.run()
+    result.normalization = norm
+    cb.on_train_end(result)
+    return result
