@@ -1,0 +1,132 @@
+"""Leaf modules a spec builds beyond plain torch.nn classes.
+
+Subclasses (LSTM, GRU, RNN, Bilinear, Embedding) keep their torch parent's parameter names, so a
+state_dict key is "layers.2.weight_ih_l0" exactly as with the torch class; they only adapt forward()
+to a one-tensor-in, one-tensor-out chain.
+"""
+
+from typing import Any, Literal
+
+from torch import Tensor, nn
+
+RecurrentOutput = Literal["last", "sequence"]
+
+
+def _last_hidden(h: Tensor, num_layers: int, directions: int) -> Tensor:
+    # h: (layers * directions, B, H) -> the top layer's final state of each direction, (B, directions * H)
+    top = h.reshape(num_layers, directions, h.shape[-2], h.shape[-1])[-1]
+    return top.permute(1, 0, 2).reshape(h.shape[-2], directions * h.shape[-1])
+
+
+class LSTM(nn.LSTM):
+    """nn.LSTM, batch_first. output="sequence": (B, T, D*H); "last": the top layer's final hidden
+    state of each direction, (B, D*H) (for one direction this equals the sequence's last step)."""
+
+    def __init__(self, *args: Any, output: RecurrentOutput = "sequence", **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.output = output
+
+    def forward(self, x: Tensor) -> Tensor:  # type: ignore[override]
+        seq, (h, _) = super().forward(x)
+        if self.output == "sequence":
+            return seq
+        return _last_hidden(h, self.num_layers, 2 if self.bidirectional else 1)
+
+    def extra_repr(self) -> str:
+        return f"{super().extra_repr()}, output={self.output!r}"
+
+
+class GRU(nn.GRU):
+    """nn.GRU, batch_first, with the same `output` choice as LSTM."""
+
+    def __init__(self, *args: Any, output: RecurrentOutput = "sequence", **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.output = output
+
+    def forward(self, x: Tensor) -> Tensor:  # type: ignore[override]
+        seq, h = super().forward(x)
+        if self.output == "sequence":
+            return seq
+        return _last_hidden(h, self.num_layers, 2 if self.bidirectional else 1)
+
+    def extra_repr(self) -> str:
+        return f"{super().extra_repr()}, output={self.output!r}"
+
+
+class RNN(nn.RNN):
+    """nn.RNN, batch_first, with the same `output` choice as LSTM."""
+
+    def __init__(self, *args: Any, output: RecurrentOutput = "sequence", **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.output = output
+
+    def forward(self, x: Tensor) -> Tensor:  # type: ignore[override]
+        seq, h = super().forward(x)
+        if self.output == "sequence":
+            return seq
+        return _last_hidden(h, self.num_layers, 2 if self.bidirectional else 1)
+
+    def extra_repr(self) -> str:
+        return f"{super().extra_repr()}, output={self.output!r}"
+
+
+class Bilinear(nn.Bilinear):
+    """nn.Bilinear applied to one input as Bilinear(x, x): second-order feature interactions."""
+
+    def forward(self, x: Tensor) -> Tensor:  # type: ignore[override]
+        return super().forward(x, x)
+
+
+class Embedding(nn.Embedding):
+    """nn.Embedding that takes token ids stored as floats (datasets hold float features)."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        return super().forward(x.long())
+
+
+class Reshape(nn.Module):
+    """Reshape each sample to `shape` (batch dim excluded; one entry may be -1)."""
+
+    def __init__(self, shape: list[int]) -> None:
+        super().__init__()
+        self.shape = tuple(shape)
+
+    def forward(self, x: Tensor) -> Tensor:
+        # flatten+unflatten keeps the batch size symbolic for tracing and export
+        return x.flatten(1).unflatten(1, self.shape)
+
+    def extra_repr(self) -> str:
+        return f"shape={list(self.shape)}"
+
+
+class Permute(nn.Module):
+    """Permute each sample's dims (`dims` numbers them without the batch dim)."""
+
+    def __init__(self, dims: list[int]) -> None:
+        super().__init__()
+        self.dims = tuple(dims)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x.permute(0, *(d + 1 for d in self.dims))
+
+    def extra_repr(self) -> str:
+        return f"dims={list(self.dims)}"
+
+
+class Standardize(nn.Module):
+    """(x - mean) / std with the training split's statistics, folded into exported models."""
+
+    mean: Tensor
+    std: Tensor
+
+    def __init__(self, mean: Tensor, std: Tensor) -> None:
+        super().__init__()
+        self.register_buffer("mean", mean)
+        self.register_buffer("std", std)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return (x - self.mean) / self.std
+
+
+LEAF_CLASSES: tuple[type[nn.Module], ...] = (
+    LSTM, GRU, RNN, Bilinear, Embedding, Reshape, Permute, Standardize)
