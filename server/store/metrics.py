@@ -1,10 +1,10 @@
 """Metric points: fenced batched writes (with write-time rollups) and downsampled series reads."""
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import numpy as np
-from sqlalchemy import select, text, update
+from sqlalchemy import func, insert, select, text, update
 from sqlalchemy.orm import Session
 
 from server.store.downsample import Aggregates, group_points, merge
@@ -14,15 +14,8 @@ from server.store.models import Job, MetricPoint, MetricRollup
 # Rollup bucket widths in steps; a read picks the coarsest one that still gives enough buckets.
 LEVELS = (16, 256, 4096, 65536)
 Point = tuple[str, int, float, float]  # (name, step, value, time)
-SQLITE_ROWS_PER_INSERT = 6000  # 5 parameters a row stays under SQLite's 32766 host parameters
 
-PG_INSERT = text("""
-INSERT INTO metric_points (job_id, name, step, value, time)
-SELECT :job_id, u.name, u.step, u.value, u.time
-FROM unnest(CAST(:names AS text[]), CAST(:steps AS bigint[]), CAST(:vals AS float8[]),
-            CAST(:times AS float8[])) AS u(name, step, value, time)
-ON CONFLICT DO NOTHING
-RETURNING name, step, value, time""")
+PG_COPY = "COPY metric_points (job_id, name, step, value, time) FROM STDIN (FORMAT BINARY)"
 
 ROLLUP_COLUMNS = ("count", "min_step", "min_value", "min_time", "max_step", "max_value", "max_time",
                   "last_step", "last_value", "last_time")
@@ -44,11 +37,13 @@ def _on_conflict() -> str:
 
 _COLS = "job_id, name, width, bucket, " + ", ".join(ROLLUP_COLUMNS)
 PG_ROLLUP = text(
-    f"INSERT INTO metric_rollups ({_COLS}) SELECT :job_id, u.* FROM unnest("
-    "CAST(:name AS text[]), CAST(:width AS int[]), CAST(:bucket AS bigint[]), CAST(:count AS bigint[]), "
+    f"INSERT INTO metric_rollups ({_COLS}) SELECT :job_id, (CAST(:labels AS text[]))[u.i], u.width, "
+    "u.bucket, " + ", ".join(f"u.{c}" for c in ROLLUP_COLUMNS) + " FROM unnest("
+    "CAST(:name AS int[]), CAST(:width AS int[]), CAST(:bucket AS bigint[]), CAST(:count AS bigint[]), "
     "CAST(:min_step AS bigint[]), CAST(:min_value AS float8[]), CAST(:min_time AS float8[]), "
     "CAST(:max_step AS bigint[]), CAST(:max_value AS float8[]), CAST(:max_time AS float8[]), "
-    "CAST(:last_step AS bigint[]), CAST(:last_value AS float8[]), CAST(:last_time AS float8[])) AS u"
+    "CAST(:last_step AS bigint[]), CAST(:last_value AS float8[]), CAST(:last_time AS float8[])) "
+    "AS u(i, width, bucket, " + ", ".join(ROLLUP_COLUMNS) + ")"
     + _on_conflict())
 SQLITE_ROLLUP = text(
     f"INSERT INTO metric_rollups ({_COLS}) VALUES (:job_id, :name, :width, :bucket, "
@@ -68,46 +63,73 @@ def _lock_job(session: Session, job_id: int, attempt: int) -> dict[str, Any] | N
     return None if row is None else dict(row[0] or {})
 
 
-def _insert_points(session: Session, job_id: int,
-                   points: Sequence[tuple[str, int, float, float]]) -> list[Point]:
-    if _is_pg(session):
-        names, steps, vals, times = (list(c) for c in zip(*points, strict=True))
-        params = {"job_id": job_id, "names": names, "steps": steps, "vals": vals, "times": times}
-        return [(r[0], r[1], r[2], r[3]) for r in session.execute(PG_INSERT, params)]
-    from sqlalchemy.dialects.sqlite import insert
+def _pg_array(items: Iterable[Any]) -> str:
+    return "{" + ",".join(map(repr, items)) + "}"
 
-    rows: list[Point] = []
-    for i in range(0, len(points), SQLITE_ROWS_PER_INSERT):
-        values = [{"job_id": job_id, "name": n, "step": s, "value": v, "time": t}
-                  for n, s, v, t in points[i:i + SQLITE_ROWS_PER_INSERT]]
-        stmt = insert(MetricPoint).values(values).on_conflict_do_nothing().returning(
-            MetricPoint.name, MetricPoint.step, MetricPoint.value, MetricPoint.time)
-        rows.extend((r[0], r[1], r[2], r[3]) for r in session.execute(stmt))
-    return rows
+
+def _existing(session: Session, job_id: int, points: list[Point]) -> set[tuple[str, int]]:
+    """(name, step) pairs of these points already stored (a resumed attempt re-logging a step)."""
+    steps = [p[1] for p in points]
+    stmt = select(MetricPoint.name, MetricPoint.step).where(
+        MetricPoint.job_id == job_id, MetricPoint.name.in_({p[0] for p in points}),
+        MetricPoint.step.between(min(steps), max(steps)))
+    return {(r[0], r[1]) for r in session.execute(stmt)}
+
+
+def _copy_points(session: Session, job_id: int, points: list[Point]) -> None:
+    """Binary COPY: the fastest way into Postgres; no conflict is possible after _existing's filter."""
+    driver = session.connection().connection.driver_connection
+    with driver.cursor() as cur, cur.copy(PG_COPY) as copy:  # type: ignore[union-attr]
+        copy.set_types(["int4", "text", "int8", "float8", "float8"])
+        for n, s, v, t in points:
+            copy.write_row((job_id, n, s, v, t))
+
+
+def _insert_points(session: Session, job_id: int, points: Sequence[Point]) -> list[Point]:
+    """Insert the points not stored yet (first of duplicates wins) and return them sorted by (name, step).
+
+    The caller holds the job's row lock, so nobody else inserts this job's points meanwhile.
+    """
+    unique: dict[tuple[str, int], Point] = {}
+    for n, s, v, t in points:
+        unique.setdefault((str(n), int(s)), (str(n), int(s), float(v), float(t)))
+    existing = _existing(session, job_id, list(unique.values()))
+    fresh = sorted(p for k, p in unique.items() if k not in existing)
+    if not fresh:
+        return []
+    if _is_pg(session):
+        _copy_points(session, job_id, fresh)
+    else:
+        session.execute(insert(MetricPoint).prefix_with("OR IGNORE"), [
+            {"job_id": job_id, "name": n, "step": s, "value": v, "time": t} for n, s, v, t in fresh])
+    return fresh
 
 
 def _rollup_rows(names: list[str], steps: np.ndarray, values: np.ndarray,
-                 times: np.ndarray) -> dict[str, list[Any]]:
-    """Aggregate inserted points per (name, level, bucket) into column lists for the upsert."""
+                 times: np.ndarray) -> tuple[list[str], dict[str, list[Any]]]:
+    """Aggregate points per (name, level, bucket): (labels, columns with `name` as a label index)."""
     labels, name_idx = np.unique(np.array(names, dtype=object), return_inverse=True)
     cols: dict[str, list[Any]] = {c: [] for c in ("name", "width", "bucket", *ROLLUP_COLUMNS)}
     for width in LEVELS:
         buckets = steps // width
         keys = name_idx.astype(np.int64) * (1 << 40) + buckets  # steps stay far below 2**40 * width
         group_keys, agg = group_points(keys, steps, values, times)
-        cols["name"] += [str(labels[k >> 40]) for k in group_keys]
+        cols["name"] += (group_keys >> 40).tolist()
         cols["width"] += [width] * len(group_keys)
         cols["bucket"] += (group_keys & ((1 << 40) - 1)).tolist()
         for c in ROLLUP_COLUMNS:
             cols[c] += getattr(agg, c).tolist()
-    return cols
+    return [str(n) for n in labels], cols
 
 
-def _upsert_rollups(session: Session, job_id: int, cols: dict[str, list[Any]]) -> None:
+def _upsert_rollups(session: Session, job_id: int, labels: list[str], cols: dict[str, list[Any]]) -> None:
     if _is_pg(session):
-        session.execute(PG_ROLLUP, {"job_id": job_id, **cols})
+        arrays = {c: _pg_array(i + 1 for i in v) if c == "name" else _pg_array(v) for c, v in cols.items()}
+        session.execute(PG_ROLLUP, {"job_id": job_id, "labels": labels, **arrays})
         return
     rows = [dict(zip(cols, r, strict=True), job_id=job_id) for r in zip(*cols.values(), strict=True)]
+    for row in rows:
+        row["name"] = labels[row["name"]]
     session.execute(SQLITE_ROLLUP, rows)
 
 
@@ -131,7 +153,7 @@ def write_points(session: Session, job_id: int, attempt: int,
     steps = np.fromiter((r[1] for r in inserted), np.int64, len(inserted))
     values = np.fromiter((r[2] for r in inserted), np.float64, len(inserted))
     times = np.fromiter((r[3] for r in inserted), np.float64, len(inserted))
-    _upsert_rollups(session, job_id, _rollup_rows(names, steps, values, times))
+    _upsert_rollups(session, job_id, *_rollup_rows(names, steps, values, times))
     append_event(session, job_id, "metric", [
         {"job_id": job_id, "name": n, "step": s, "value": v, "time": t} for n, s, v, t in inserted])
     latest: dict[str, tuple[int, float]] = {}
@@ -187,7 +209,18 @@ def _rollups(session: Session, job_id: int, name: str, width: int, since: int | 
 
 
 def count_points(session: Session, job_id: int, name: str, since: int | None) -> int:
-    return int(_rollups(session, job_id, name, LEVELS[-1], since).count.sum())
+    """Points with step > since, summed from the coarsest rollups plus a count of the cut bucket."""
+    width = LEVELS[-1]
+    total = select(func.coalesce(func.sum(MetricRollup.count), 0)).where(
+        MetricRollup.job_id == job_id, MetricRollup.name == name, MetricRollup.width == width)
+    if since is None:
+        return int(session.scalar(total) or 0)
+    first = since // width
+    partial = select(func.count()).select_from(MetricPoint).where(
+        MetricPoint.job_id == job_id, MetricPoint.name == name,
+        MetricPoint.step > since, MetricPoint.step < (first + 1) * width)
+    return int(session.scalar(total.where(MetricRollup.bucket > first)) or 0) + int(
+        session.scalar(partial) or 0)
 
 
 def read_series(session: Session, job_id: int, name: str, max_points: int = 2000,
