@@ -57,8 +57,9 @@ export class ChartPanel {
     this.shape = "";
     this.legend = h("ul", { class: "series-legend" });
     this.canvasBox = h("div", { class: "chart-canvas" });
+    this.cursorText = h("span", { class: "cursor-x muted" }, "");
     this.el = h("figure", { class: "chart", dataset: { metric: title } },
-      h("figcaption", {}, title), this.canvasBox, this.legend);
+      h("figcaption", {}, title, " ", this.cursorText), this.canvasBox, this.legend);
     this.resizer = new ResizeObserver(() => this.resize());
     this.resizer.observe(this.canvasBox);
     live.add(this);
@@ -70,7 +71,8 @@ export class ChartPanel {
     const tag = h("li", { class: "series-tag", dataset: { series: series.name, job: series.job, points: 0 } },
       h("span", { class: "swatch", style: { background: color } }),
       h("span", { class: "label" }, this.style.labelOf(series)),
-      h("span", { class: "last" }, ""));
+      h("span", { class: "last" }, ""),
+      h("span", { class: "hover" }, ""));
     this.tags.set(series, tag);
     this.legend.append(tag);
     this.update();
@@ -120,12 +122,14 @@ export class ChartPanel {
     const opts = {
       width: this.width(), height: 240,
       scales: { x: { time: false }, y: { distr: this.view.logY ? 3 : 1 } },
-      axes: [xAxis, { ...axis, size: 60, values: (_u, ticks) => ticks.map(num) }],
-      series: [{ label: this.view.xMode === "time" ? "elapsed" : "step",
-        value: (_u, v) => (v === null || v === undefined ? "–" : this.view.xMode === "time" ? duration(v) : v) },
-      ...this.series.flatMap((s) => this.seriesOpts(s))],
+      axes: [xAxis, { ...axis, size: 64 }],
+      series: [{}, ...this.series.flatMap((s) => this.seriesOpts(s))],
       cursor: { drag: { x: true, y: false } },
-      hooks: { setSelect: [(u) => { if (u.select.width > 0) this.zoomed = true; }] },
+      legend: { show: false },
+      hooks: {
+        setSelect: [(u) => { if (u.select.width > 0) this.zoomed = true; }],
+        setCursor: [(u) => this.showCursor(u.cursor.idx)],
+      },
     };
     this.plot = new uPlot(opts, data, this.canvasBox);
     this.plot.over.addEventListener("dblclick", () => { this.zoomed = false; });
@@ -133,12 +137,27 @@ export class ChartPanel {
 
   seriesOpts(s) {
     const color = this.style.colorOf(s);
-    const label = this.style.labelOf(s);
-    const line = { label, stroke: color, width: 1.5, spanGaps: true, value: (_u, v) => num(v) };
+    const line = { label: this.style.labelOf(s), stroke: color, width: 1.5, spanGaps: true };
     if (!(this.view.smoothing > 0)) return [line];
-    const raw = { label: `${label} (raw)`, stroke: `${color}55`, width: 1, spanGaps: true,
-      value: (_u, v) => num(v) };
-    return [raw, { ...line, label: `${label} (smoothed)` }];
+    // The raw curve stays faintly visible under the smoothed one, as in TensorBoard.
+    return [{ ...line, stroke: `${color}55`, width: 1 }, line];
+  }
+
+  /** Hover values: the legend shows each series' raw (and smoothed) value under the cursor. */
+  showCursor(idx) {
+    const data = this.plot?.data;
+    const valid = data && idx !== null && idx !== undefined && idx < data[0].length;
+    const x = valid ? data[0][idx] : null;
+    this.cursorText.textContent = valid ? (this.view.xMode === "time" ? `at ${duration(x)}` : `at step ${x}`) : "";
+    const per = this.view.smoothing > 0 ? 2 : 1;
+    this.series.forEach((s, i) => {
+      const hover = this.tags.get(s).querySelector(".hover");
+      if (!valid) { hover.textContent = ""; return; }
+      const raw = data[1 + i * per][idx];
+      const smooth = per === 2 ? data[2 + i * per][idx] : null;
+      hover.textContent = raw === null || raw === undefined ? "" :
+        `| ${num(raw)}${smooth === null || smooth === undefined ? "" : ` (smoothed ${num(smooth)})`}`;
+    });
   }
 
   updateTags() {

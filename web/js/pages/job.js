@@ -28,15 +28,19 @@ function header(job, onCancel) {
 
 function downloadsPanel(job, metrics) {
   const pick = h("select", { id: "series-pick", "aria-label": "Series to download" });
-  const fill = () => mount(pick, metrics.names.map((n) => h("option", { value: n }, n)));
+  const fill = () => {
+    const keep = pick.value;
+    mount(pick, metrics.names.map((n) => h("option", { value: n, selected: n === keep }, n)));
+  };
   fill();
+  // Series can appear while the job runs; refresh the choices whenever the picker is used.
   pick.addEventListener("focus", fill);
   const series = (format) => downloadButton(format.toUpperCase(),
     () => downloadSeries(job.id, pick.value, format), { id: `download-${format}` });
-  return section("Downloads", "job-downloads",
+  return { fill, el: section("Downloads", "job-downloads",
     h("div", { class: "toolbar" }, h("label", { for: "series-pick" }, "Series "), pick, series("csv"), series("json"),
       downloadButton("TensorBoard events (.tar.gz)",
-        () => downloadRoute(`/jobs/${job.id}/tensorboard`, `job-${job.id}-tensorboard.tar.gz`), { id: "download-tensorboard" })));
+        () => downloadRoute(`/jobs/${job.id}/tensorboard`, `job-${job.id}-tensorboard.tar.gz`), { id: "download-tensorboard" }))) };
 }
 
 export async function jobPage(root, id) {
@@ -67,10 +71,12 @@ export async function jobPage(root, id) {
     errors.show(job);
   };
   showJob();
+  const downloads = downloadsPanel(job, metrics);
   mount(root, head, status, errors.el, section("Metrics", "job-metrics", controls.el, charts),
-    downloadsPanel(job, metrics), model.el, logs.el, checkpoints.el, configPanel(job));
+    downloads.el, model.el, logs.el, checkpoints.el, configPanel(job));
 
   const after = (await metrics.load()).get(Number(id));
+  downloads.fill();
   const finished = FINISHED.has(job.status);
   // With no series yet, stream the job from its first event, which also replays its log lines.
   if (finished || after !== null) await logs.load();
