@@ -1,0 +1,29 @@
+"""The Celery task. It carries only the job id and re-fetches everything from the database."""
+
+import logging
+import os
+import socket
+from typing import Any
+
+from celery.signals import worker_process_init
+
+from server.core.db import get_engine
+from worker import runner
+from worker.app import app
+from worker.enqueue import TASK_NAME
+
+log = logging.getLogger(__name__)
+
+
+@worker_process_init.connect
+def _fresh_connections(**_: Any) -> None:
+    # A forked child must not share the parent's pooled database connections.
+    get_engine().dispose(close=False)
+
+
+@app.task(name=TASK_NAME, ignore_result=True)
+def run_job(job_id: int) -> str | None:
+    if not isinstance(job_id, int) or isinstance(job_id, bool):
+        log.error("run_job got %r instead of a job id; dropping the message", job_id)
+        return None
+    return runner.run(job_id, worker_name=f"{socket.gethostname()}:{os.getpid()}")
