@@ -134,7 +134,7 @@ def _resume_state(job_id: int) -> dict[str, Any] | None:
 
 
 def _summary(result: TrainResult) -> dict[str, Any]:
-    summary = dict(result.metrics)
+    summary: dict[str, Any] = dict(result.metrics)
     if result.normalization:
         summary["normalization"] = result.normalization
     return summary
