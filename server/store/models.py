@@ -74,6 +74,8 @@ class Dataset(Base):
     size_bytes: Mapped[int] = mapped_column(BigInteger, default=0)
     sha256: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    # DELETE hides the dataset; the row stays because finished jobs still reference it.
+    deleted: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
 
 
 class ModelRecord(Base):

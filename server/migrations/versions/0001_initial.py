@@ -57,6 +57,7 @@ def upgrade() -> None:
         sa.Column("size_bytes", sa.BigInteger(), nullable=False),
         sa.Column("sha256", sa.String(length=64), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("deleted", sa.Boolean(), server_default="0", nullable=False),
         sa.ForeignKeyConstraint(
             ["blob_sha256"],
             ["blobs.sha256"],
