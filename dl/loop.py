@@ -1,7 +1,9 @@
 """The epoch/step loop: accumulation groups, validation, schedulers, early stopping, checkpoints and
 the resume position (epoch, batch, permutation) that makes a resumed run bit-identical."""
 
+import re
 import time
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -131,6 +133,12 @@ class Loop:
             self.checkpoint()
 
     def _step_schedulers(self, plateau_metric: float) -> None:
+        with warnings.catch_warnings():
+            # spurious right after a resume at an epoch's end, or when fp16 scaling skipped a step
+            warnings.filterwarnings("ignore", message=re.escape("Detected call of `lr_scheduler.step()`"))
+            self._step_schedulers_now(plateau_metric)
+
+    def _step_schedulers_now(self, plateau_metric: float) -> None:
         if self.sched_type == "ReduceLROnPlateau":
             for sch in self.schedulers:
                 sch.step(plateau_metric)
