@@ -18,9 +18,12 @@ function svg(tag, attrs = {}, text) {
 function nodeOf(n, i) {
   if (typeof n !== "object" || n === null) return { id: String(n), title: String(n), sub: "" };
   const id = String(n.id ?? n.name ?? n.path ?? i);
-  const title = String(n.label ?? n.type ?? n.op ?? id);
+  // Layers show their class with the path below; inputs, outputs and functions show their label.
+  const generic = !n.type || ["input", "output", "function"].includes(n.type);
+  const title = String(generic ? n.label ?? n.type ?? id : n.type);
   const shape = n.output_shape ?? n.shape;
-  const sub = [n.path && n.path !== title ? n.path : "", shape ? `[${shape}]` : ""].filter(Boolean).join(" ");
+  const where = generic ? "" : String(n.path ?? n.label ?? "");
+  const sub = [where, shape ? `[${shape}]` : ""].filter(Boolean).join(" ");
   return { id, title, sub };
 }
 

@@ -16,7 +16,9 @@ export function navigate(url, { replace = false } = {}) {
 
 /** Change the query string of the current page without re-rendering it. */
 export function setQuery(params) {
-  const q = new URLSearchParams(params).toString();
+  // Commas stay literal so a selection reads /compare?jobs=3,7 as users type it.
+  const q = Object.entries(params)
+    .map(([k, v]) => `${encodeURIComponent(k)}=${encodeURIComponent(v).replace(/%2C/gi, ",")}`).join("&");
   history.replaceState(null, "", location.pathname + (q ? `?${q}` : ""));
 }
 

@@ -1,0 +1,43 @@
+"""Signing in and out of the dashboard."""
+
+import pytest
+
+from tests.browser.conftest import Member, Tab
+
+pytestmark = [pytest.mark.browser, pytest.mark.e2e]
+
+
+def test_sign_in_form_rejects_bad_token_then_accepts_member(tab: Tab, member: Member) -> None:
+    tab.open("/")
+    tab.page.fill("#token", "not-a-valid-token-at-all")
+    tab.page.click("#signin-form button[type=submit]")
+    tab.page.wait_for_selector("#signin-error [role=alert]")
+    assert "not accepted" in tab.page.text_content("#signin-error")
+
+    tab.page.fill("#token", member.token)
+    tab.page.click("#signin-form button[type=submit]")
+    tab.page.wait_for_selector("#jobs-table")
+    assert tab.page.text_content("#whoami") == member.name
+    stored = tab.page.evaluate("localStorage.getItem('torchyard.token')")
+    assert stored == member.token
+    tab.shot("signed-in")
+
+    tab.page.click("#sign-out")
+    tab.page.wait_for_selector("#signin-form")
+    assert tab.page.evaluate("localStorage.getItem('torchyard.token')") is None
+    assert tab.page.text_content("#whoami") == ""
+    tab.assert_clean()
+
+
+def test_sign_in_token_in_url_is_removed_from_address_bar(tab: Tab, member: Member) -> None:
+    tab.open(f"/compare?jobs=1&token={member.token}")
+    tab.page.wait_for_selector("#compare-picker")
+    assert "token" not in tab.page.url
+    assert tab.page.url == f"{tab.base_url}/compare?jobs=1"
+    assert tab.page.text_content("#whoami") == member.name
+
+    tab.page.reload()  # the token was kept, so a reload stays signed in
+    tab.page.wait_for_selector("#compare-picker")
+    assert tab.page.text_content("#whoami") == member.name
+    tab.shot("token-in-url")
+    tab.assert_clean()

@@ -1,0 +1,54 @@
+"""Compare: two finished runs overlaid, selection in the URL; the jobs list filters."""
+
+import pytest
+
+from tests.browser.conftest import Member, Tab
+
+pytestmark = [pytest.mark.browser, pytest.mark.e2e]
+
+
+def test_compare_two_finished_jobs_draws_both_series(signed_in: Tab, member: Member) -> None:
+    tab = signed_in
+    first = member.submit({"epochs": 1, "batch_size": 64, "seed": 1}, name="run-a")
+    second = member.submit({"epochs": 2, "batch_size": 64, "seed": 2}, name="run-b")
+    for job_id in (first, second):
+        assert member.wait_job(job_id)["status"] == "succeeded"
+
+    tab.open(f"/compare?jobs={first},{second}")
+    for job_id in (first, second):
+        truth = member.series(job_id, "train_loss")
+        tag = tab.series("train_loss", job_id)
+        tag.wait_for()
+        assert tag.get_attribute("data-points") == str(len(truth["steps"]))
+        assert tag.get_attribute("data-last-step") == str(truth["steps"][-1])
+        assert float(tag.get_attribute("data-last-value") or "nan") == truth["values"][-1]
+    chart = tab.page.locator('figure.chart[data-metric="train_loss"]')
+    assert chart.locator(".series-tag").count() == 2
+    colours = {chart.locator(".swatch").nth(i).evaluate("e => e.style.background") for i in range(2)}
+    assert len(colours) == 2, "each run gets its own colour"
+
+    tab.page.uncheck(f'#compare-picker input[value="{first}"]')
+    tab.series("train_loss", first).wait_for(state="detached")
+    assert tab.page.url.endswith(f"/compare?jobs={second}")
+    tab.shot("compare")
+    tab.assert_clean()
+
+
+def test_jobs_list_filters_by_status_and_text(signed_in: Tab, member: Member) -> None:
+    tab = signed_in
+    done = member.submit({"epochs": 1, "batch_size": 64}, name="filter-me-unique")
+    assert member.wait_job(done)["status"] == "succeeded"
+    tab.open("/")
+    tab.page.wait_for_selector(f'#jobs-table tr[data-job-id="{done}"][data-status="succeeded"]')
+
+    tab.page.fill("#text-filter", "filter-me-unique")
+    rows = tab.page.locator("#jobs-table tbody tr[data-job-id]")
+    assert rows.count() == 1 and rows.first.get_attribute("data-job-id") == str(done)
+
+    tab.page.fill("#text-filter", "")
+    tab.page.select_option("#status-filter", "failed")
+    assert tab.page.locator(f'#jobs-table tr[data-job-id="{done}"]').count() == 0
+    tab.page.select_option("#status-filter", "succeeded")
+    assert tab.page.locator(f'#jobs-table tr[data-job-id="{done}"]').count() == 1
+    tab.shot("jobs-list")
+    tab.assert_clean()

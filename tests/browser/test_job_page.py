@@ -1,0 +1,50 @@
+"""The live job page: cancel from the page; the panels of a finished job."""
+
+import pytest
+
+from tests.browser.conftest import Member, Tab
+from tests.stack import wait_until
+
+pytestmark = [pytest.mark.browser, pytest.mark.e2e]
+
+
+def test_cancel_from_page_ends_job_cancelled(signed_in: Tab, member: Member) -> None:
+    tab = signed_in
+    job_id = member.submit({"epochs": 500, "batch_size": 8}, name="to-cancel")
+    tab.open(f"/jobs/{job_id}")
+    wait_until(lambda: int(tab.attr("train_loss", job_id, "points") or 0) > 0 if
+               tab.series("train_loss", job_id).count() else False, 120, "the first train_loss points")
+    tab.page.click("#cancel-job")
+    tab.page.wait_for_selector("#cancel-status [role=status]")
+
+    tab.page.wait_for_selector('.job-header [data-status="cancelled"]', timeout=60_000)
+    job = member.get(f"/jobs/{job_id}")
+    assert job["status"] == "cancelled"
+    assert tab.page.is_disabled("#cancel-job")
+    # A cancelled job keeps a checkpoint at its last step, and the page lists it.
+    last = member.get(f"/jobs/{job_id}/checkpoints")["data"]
+    assert last, "a cancelled job keeps its checkpoints"
+    newest = max(c["step"] for c in last)
+    tab.page.wait_for_selector(f'#job-checkpoints tr[data-step="{newest}"]')
+    tab.shot("job-cancelled")
+    tab.assert_clean()
+
+
+def test_finished_job_shows_model_graph_config_and_log(signed_in: Tab, member: Member) -> None:
+    tab = signed_in
+    job_id = member.submit({"epochs": 1, "batch_size": 64}, name="panels")
+    member.wait_job(job_id)
+    tab.open(f"/jobs/{job_id}")
+    model = member.get(f"/jobs/{job_id}/model")
+    tab.page.wait_for_selector("#job-model table.summary")
+    rows = tab.page.locator("#job-model table.summary tbody tr")
+    assert rows.count() == len(model["summary"])
+    assert tab.page.locator("#job-model svg.graph g.node").count() == len(model["graph"]["nodes"])
+    assert '"batch_size": 64' in (tab.page.text_content("#job-config pre") or "")
+    logs = member.http.get(f"/jobs/{job_id}/logs").text.strip().splitlines()
+    if logs:
+        assert logs[-1] in (tab.page.text_content("#job-log") or "")
+    # Validation metrics get a chart of their own.
+    tab.page.wait_for_selector(f'[data-series="val_loss"][data-job="{job_id}"]')
+    tab.shot("job-panels")
+    tab.assert_clean()

@@ -1,0 +1,84 @@
+"""The new-job form: submit and watch the job live; the server's validation errors at their field."""
+
+import json
+
+import pytest
+
+from tests.browser.conftest import Member, Tab
+from tests.stack import wait_until
+
+pytestmark = [pytest.mark.browser, pytest.mark.e2e]
+
+# Long enough on 2 busy cores that the page sees the curve grow while the job runs.
+LIVE_CONFIG = {"epochs": 3, "batch_size": 8, "log_every_steps": 1, "val_fraction": 0.2}
+
+
+def _points(tab: Tab, job_id: int) -> int:
+    return int(tab.attr("train_loss", job_id, "points") or 0)
+
+
+def test_submit_from_form_curve_grows_and_ends_at_api_value(signed_in: Tab, member: Member) -> None:
+    tab = signed_in
+    tab.open("/new")
+    tab.page.check("input[name=dataset-source][value=builtin]")
+    tab.page.select_option("#builtin-select", "digits")
+    tab.page.fill("#job-name", "from-the-form")
+    tab.page.fill("#job-config", json.dumps(LIVE_CONFIG, indent=2))
+    tab.page.click("#submit-job")
+    tab.page.wait_for_url("**/jobs/*")
+    job_id = int(tab.page.url.rsplit("/", 1)[1])
+    assert member.get(f"/jobs/{job_id}")["name"] == "from-the-form"
+
+    # Two different point counts observed while the API still reports the job running.
+    seen: set[int] = set()
+
+    def grew() -> bool:
+        drawn = _points(tab, job_id) if tab.series("train_loss", job_id).count() else 0
+        if drawn and member.get(f"/jobs/{job_id}")["status"] == "running":
+            seen.add(drawn)
+        return len(seen) >= 2
+
+    wait_until(grew, 120, f"the train_loss curve of job {job_id} to grow while running", every_s=0.3)
+    tab.shot("job-live")
+
+    job = member.wait_job(job_id)
+    assert job["status"] == "succeeded", job["error"]
+    truth = member.series(job_id, "train_loss")
+    wait_until(lambda: tab.attr("train_loss", job_id, "last-step") == str(truth["steps"][-1]), 30,
+               "the page to draw the last train_loss step")
+    assert float(tab.attr("train_loss", job_id, "last-value") or "nan") == truth["values"][-1]
+    assert _points(tab, job_id) == len(truth["steps"])
+    tab.page.wait_for_selector('.job-header [data-status="succeeded"]')
+    tab.shot("job-finished")
+    tab.assert_clean()
+
+
+def test_submit_bad_spec_shows_server_error_at_spec_line(signed_in: Tab, member: Member) -> None:
+    tab = signed_in
+    jobs_before = member.get("/jobs")["count"]
+    tab.open("/new")
+    bad = {"layers": [{"type": "Linear", "out_features": 32}, {"type": "ReLU"},
+                      {"type": "Linear", "out_features": -3}]}
+    tab.page.fill("#model-spec", json.dumps(bad, indent=2))
+    tab.page.click("#submit-job")
+    error = tab.page.wait_for_selector("#model-fieldset #spec-error:not([hidden])")
+    text = error.text_content() or ""
+    # The server's loc ["body","spec","layers",2,"out_features"] lands on the line of that value.
+    assert "layers[2]" in text, text
+    assert "line 12" in text, text
+    assert tab.page.get_attribute("#model-spec", "aria-invalid") == "true"
+    assert tab.page.url.endswith("/new")
+    assert member.get("/jobs")["count"] == jobs_before
+    tab.shot("bad-spec")
+    tab.assert_clean()
+
+
+def test_submit_unknown_config_key_shows_error_at_config(signed_in: Tab) -> None:
+    tab = signed_in
+    tab.open("/new")
+    tab.page.fill("#job-config", '{\n  "epochs": 1,\n  "epochz": 2\n}')
+    tab.page.click("#submit-job")
+    error = tab.page.wait_for_selector("#config-fieldset #config-error:not([hidden])")
+    text = error.text_content() or ""
+    assert "line 3" in text and "epochz" in text, text
+    tab.assert_clean()
