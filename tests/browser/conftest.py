@@ -101,7 +101,8 @@ def browser() -> Iterator[Browser]:
 def member(stack: Stack) -> Iterator[Member]:
     name = f"web-{uuid.uuid4().hex[:8]}"
     token = stack.post("/users", json={"name": name, "admin": False})["token"]
-    http = httpx.Client(base_url=f"{stack.url}/api/v1", timeout=30, headers={"Authorization": f"Bearer {token}"})
+    http = httpx.Client(base_url=f"{stack.url}/api/v1", timeout=30,
+                        headers={"Authorization": f"Bearer {token}"})
     yield Member(name=name, token=token, http=http)
     http.close()
 

@@ -61,7 +61,8 @@ def test_submit_bad_spec_shows_server_error_at_spec_line(signed_in: Tab, member:
                       {"type": "Linear", "out_features": -3}]}
     tab.page.fill("#model-spec", json.dumps(bad, indent=2))
     tab.page.click("#submit-job")
-    error = tab.page.wait_for_selector("#model-fieldset #spec-error:not([hidden])")
+    error = tab.page.locator("#model-fieldset #spec-error:not([hidden])")
+    error.wait_for()
     text = error.text_content() or ""
     # The server's loc ["body","spec","layers",2,"out_features"] lands on the line of that value.
     assert "layers[2]" in text, text
@@ -78,7 +79,8 @@ def test_submit_unknown_config_key_shows_error_at_config(signed_in: Tab) -> None
     tab.open("/new")
     tab.page.fill("#job-config", '{\n  "epochs": 1,\n  "epochz": 2\n}')
     tab.page.click("#submit-job")
-    error = tab.page.wait_for_selector("#config-fieldset #config-error:not([hidden])")
+    error = tab.page.locator("#config-fieldset #config-error:not([hidden])")
+    error.wait_for()
     text = error.text_content() or ""
     assert "line 3" in text and "epochz" in text, text
     tab.assert_clean()
