@@ -7,6 +7,7 @@ to a one-tensor-in, one-tensor-out chain.
 
 from typing import Any, Literal
 
+import torch
 from torch import Tensor, nn
 
 RecurrentOutput = Literal["last", "sequence"]
@@ -71,10 +72,12 @@ class RNN(nn.RNN):
 
 
 class Bilinear(nn.Bilinear):
-    """nn.Bilinear applied to one input as Bilinear(x, x): second-order feature interactions."""
+    """nn.Bilinear applied to one input as Bilinear(x, x): second-order feature interactions.
+    Written as an einsum (same result as F.bilinear), which ONNX export supports."""
 
     def forward(self, x: Tensor) -> Tensor:  # type: ignore[override]
-        return super().forward(x, x)
+        y = torch.einsum("...i,oij,...j->...o", x, self.weight, x)
+        return y if self.bias is None else y + self.bias
 
 
 class Embedding(nn.Embedding):
