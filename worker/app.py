@@ -18,6 +18,14 @@ def gpu_queue(base: str, gpus: int) -> str:
     return base if gpus <= 1 else f"{base}.gpus{gpus}"
 
 
+def _transport_options(broker_url: str) -> dict[str, Any]:
+    # Only Redis-like transports know visibility_timeout; kombu's SQLAlchemy one hands options to
+    # create_engine, which refuses unknown keys.
+    if broker_url.startswith(("redis://", "rediss://", "sqs://")):
+        return {"visibility_timeout": VISIBILITY_TIMEOUT_S}
+    return {}
+
+
 def celery_config(settings: Settings) -> dict[str, Any]:
     return {
         "broker_url": settings.broker_url,
@@ -31,7 +39,7 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "worker_prefetch_multiplier": 1,
         "task_default_queue": settings.queue,
         "task_create_missing_queues": True,
-        "broker_transport_options": {"visibility_timeout": VISIBILITY_TIMEOUT_S},
+        "broker_transport_options": _transport_options(settings.broker_url),
         "broker_connection_retry_on_startup": True,
         "broker_connection_max_retries": None,
         "worker_hijack_root_logger": False,
