@@ -43,7 +43,8 @@ function duration(s) {
 
 /**
  * One metric's chart: several Series (one per job) drawn with per-run colours.
- * view: {smoothing, logY, xMode: "step"|"time"}; style: {colorOf(series), labelOf(series), t0Of(series)}.
+ * view: {smoothing, logY, xMode: "step"|"time"};
+ * style: {colorOf(series), labelOf(series), t0Of(series), onZoom(panel, min, max) (null, null: reset)}.
  */
 export class ChartPanel {
   constructor(title, view, style) {
@@ -128,11 +129,17 @@ export class ChartPanel {
       legend: { show: false },
       hooks: {
         setSelect: [(u) => { if (u.select.width > 0) this.zoomed = true; }],
+        setScale: [(u, key) => {
+          if (key === "x" && this.zoomed) this.style.onZoom?.(this, u.scales.x.min, u.scales.x.max);
+        }],
         setCursor: [(u) => this.showCursor(u.cursor.idx)],
       },
     };
     this.plot = new uPlot(opts, data, this.canvasBox);
-    this.plot.over.addEventListener("dblclick", () => { this.zoomed = false; });
+    this.plot.over.addEventListener("dblclick", () => {
+      this.zoomed = false;
+      this.style.onZoom?.(this, null, null);
+    });
   }
 
   seriesOpts(s) {

@@ -4,6 +4,9 @@ import { api, query } from "./api.js";
 import { ChartPanel } from "./charts.js";
 import { Series } from "./series.js";
 
+// The most points one zoom asks for: detail without a multi-megabyte response.
+const ZOOM_CAP = 60_000;
+
 /** Points to ask the server for: about three per pixel of plot width. */
 export function pointBudget() {
   return Math.min(8000, Math.max(1000, Math.ceil(3 * window.innerWidth)));
@@ -72,7 +75,7 @@ export class MetricsView {
   panelFor(name) {
     let panel = this.panels.get(name);
     if (panel) return panel;
-    panel = new ChartPanel(name, this.view, this.style);
+    panel = new ChartPanel(name, this.view, { ...this.style, onZoom: (p, lo, hi) => this.zoom(p, lo, hi) });
     this.panels.set(name, panel);
     // Keep the charts in the same order as a fresh page load would.
     const order = sortNames([...this.panels.keys()]);
@@ -90,6 +93,30 @@ export class MetricsView {
       if (s.append([p]) > 0) touched.add(this.panels.get(p.name));
     }
     for (const panel of touched) panel.update();
+  }
+
+  /**
+   * A zoomed window of a downsampled series shows coarse buckets; fetch that window at full budget.
+   * The route has no upper bound, so ask for enough points that the window alone gets the budget.
+   */
+  async zoom(panel, lo, hi) {
+    const series = panel.series;
+    if (lo === null || this.view.xMode !== "step") {
+      series.forEach((s) => s.unzoom());
+      panel.update();
+      return;
+    }
+    const ticket = (this.zoomTicket = (this.zoomTicket || 0) + 1);
+    await new Promise((resolve) => setTimeout(resolve, 150)); // a drag fires several scale changes
+    if (ticket !== this.zoomTicket) return;
+    await Promise.all(series.filter((s) => s.downsampled || s.coarse).map(async (s) => {
+      const span = Math.max(1, s.lastStep - lo);
+      const want = Math.ceil(this.budget * span / Math.max(1, hi - lo));
+      const params = { since_step: Math.max(0, Math.floor(lo) - 1), max_points: Math.min(ZOOM_CAP, Math.max(3, want)) };
+      const body = await api(`/jobs/${s.job}/metrics/${encodeURIComponent(s.name)}${query(params)}`);
+      if (ticket === this.zoomTicket && panel.zoomed) s.zoomTo(body, lo, hi);
+    }));
+    panel.update();
   }
 
   setView(view) {

@@ -84,11 +84,42 @@ export class Series {
       this.steps.push(p.step);
       this.values.push(p.value);
       this.times.push(p.time);
+      if (this.coarse) for (const key of ["steps", "values", "times"]) this.coarse[key].push(p[key.slice(0, -1)]);
       taken += 1;
     }
     this.totalPoints += taken;
     if (this.steps.length > this.budget * 2) this.compact();
     return taken;
+  }
+
+  /** Whether the server holds more points than are drawn (zooming in then asks for detail). */
+  get downsampled() {
+    return this.totalPoints > this.steps.length;
+  }
+
+  /** Show full-detail points (a series route body) between steps lo and hi, the overview elsewhere. */
+  zoomTo(body, lo, hi) {
+    this.coarse ||= { steps: this.steps, values: this.values, times: this.times };
+    const c = this.coarse;
+    const pick = (keep) => {
+      const idx = c.steps.map((s, i) => (keep(s) ? i : -1)).filter((i) => i >= 0);
+      return { steps: idx.map((i) => c.steps[i]), values: idx.map((i) => c.values[i]), times: idx.map((i) => c.times[i]) };
+    };
+    const before = pick((s) => s < lo);
+    const after = pick((s) => s > hi);
+    const inside = body.steps.map((s, i) => i).filter((i) => body.steps[i] >= lo && body.steps[i] <= hi);
+    this.steps = [...before.steps, ...inside.map((i) => body.steps[i]), ...after.steps];
+    this.values = [...before.values, ...inside.map((i) => body.values[i]), ...after.values];
+    this.times = [...before.times, ...inside.map((i) => body.times[i]), ...after.times];
+    this.version += 1;
+  }
+
+  /** Back to the overview after a zoom reset. */
+  unzoom() {
+    if (!this.coarse) return;
+    Object.assign(this, this.coarse);
+    this.coarse = null;
+    this.version += 1;
   }
 
   // Long live runs would grow without bound; fold them back to the drawing budget.
