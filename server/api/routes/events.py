@@ -1,0 +1,134 @@
+"""Server-Sent Events of one job or several, read from the events table (the source of truth).
+
+Each poll opens and closes its own session, so an idle or dropped stream holds no connection.
+Ids: the single-job stream uses the event id; the multiplexed stream uses per-job cursors
+("12:340,13:355") because ids of different jobs commit out of order, and a single global cursor
+could skip an event that committed late. Either id resumes without gaps via Last-Event-ID.
+"""
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Header, HTTPException, Path, Query, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.sse import EventSourceResponse, ServerSentEvent
+from sqlalchemy import select
+
+from server.api.deps import MAX_ID, BearerDep, find_job, user_for_token
+from server.core.db import get_sessionmaker
+from server.store.events import events_after, last_event_id
+from server.store.models import Job
+
+router = APIRouter(tags=["events"])
+POLL_S = 0.15
+BATCH = 500
+MAX_JOBS = 50
+FINISHED = ("succeeded", "failed", "cancelled")
+TokenQuery = Annotated[str | None, Query(description="the token, for EventSource (no headers)")]
+AfterQuery = Annotated[str | None, Query(max_length=2000, description="resume after this event id")]
+LastEventId = Annotated[str | None, Header(alias="Last-Event-ID", max_length=2000)]
+
+
+@dataclass
+class Plan:
+    job_ids: list[int]
+    start: dict[int, int] | None  # None: start live
+
+
+def _plan(creds: BearerDep, access_token: str | None, job_ids: list[int], resume: str | None) -> Plan:
+    """Authorize and parse the cursor before the response starts, so errors are real 401/404/422."""
+    with get_sessionmaker()() as session:
+        user = user_for_token(session, creds.credentials if creds else access_token)
+        for job_id in job_ids:
+            find_job(session, user, job_id)
+    return Plan(job_ids, parse_cursor(resume, job_ids))
+
+
+def one_job(job_id: Annotated[int, Path(ge=1, le=MAX_ID)], creds: BearerDep, access_token: TokenQuery = None,
+            after: AfterQuery = None, last_event: LastEventId = None) -> Plan:
+    return _plan(creds, access_token, [job_id], last_event or after)
+
+
+def many_jobs(job: Annotated[list[int], Query()], creds: BearerDep, access_token: TokenQuery = None,
+              after: AfterQuery = None, last_event: LastEventId = None) -> Plan:
+    ids = sorted(set(job))
+    if not ids or len(ids) > MAX_JOBS or not all(1 <= i <= MAX_ID for i in ids):
+        raise HTTPException(422, f"give between 1 and {MAX_JOBS} valid ?job= ids")
+    return _plan(creds, access_token, ids, last_event or after)
+
+
+def parse_cursor(raw: str | None, job_ids: list[int]) -> dict[int, int] | None:
+    """Last-Event-ID / ?after= -> per-job cursors; None means start live."""
+    if raw is None or not raw.strip():
+        return None
+    try:
+        if ":" not in raw:
+            return dict.fromkeys(job_ids, int(raw))
+        given = {int(j): int(e) for j, e in (part.split(":", 1) for part in raw.split(","))}
+    except ValueError as exc:
+        raise HTTPException(422, f"event id {raw[:100]!r} is not one this server sent") from exc
+    default = min(given.values(), default=0)
+    return {j: given.get(j, default) for j in job_ids}
+
+
+def _live_cursor(job_ids: list[int]) -> dict[int, int]:
+    with get_sessionmaker()() as session:
+        return {j: last_event_id(session, j) for j in job_ids}
+
+
+def _poll(cursors: dict[int, int]) -> tuple[list[tuple[int, int, str, Any]], dict[int, tuple[str, bool]]]:
+    """New events per job, and per job (status, drained) — status read first so a finished job's
+    final event is already visible to the events query that follows."""
+    with get_sessionmaker()() as session:
+        statuses = dict(session.execute(select(Job.id, Job.status).where(Job.id.in_(cursors))).tuples())
+        rows: list[tuple[int, int, str, Any]] = []
+        state: dict[int, tuple[str, bool]] = {}
+        for job_id, after in cursors.items():
+            batch = events_after(session, [job_id], after, BATCH)
+            rows += [(e.id, e.job_id, e.kind, e.data) for e in batch]
+            state[job_id] = (statuses.get(job_id, "missing"), len(batch) < BATCH)
+    return sorted(rows), state
+
+
+def _event_id(cursors: dict[int, int], multiplexed: bool, event_id: int) -> str:
+    if not multiplexed:
+        return str(event_id)
+    return ",".join(f"{j}:{e}" for j, e in sorted(cursors.items()))
+
+
+async def stream(request: Request, job_ids: list[int], start: dict[int, int] | None,
+                 multiplexed: bool) -> AsyncIterator[ServerSentEvent]:
+    cursors = start if start is not None else await run_in_threadpool(_live_cursor, job_ids)
+    pending = set(job_ids)
+    while pending and not await request.is_disconnected():
+        rows, state = await run_in_threadpool(_poll, {j: cursors[j] for j in sorted(pending)})
+        for event_id, job_id, kind, data in rows:
+            cursors[job_id] = event_id
+            yield ServerSentEvent(raw_data=json.dumps(data, separators=(",", ":")), event=kind,
+                                  id=_event_id(cursors, multiplexed, event_id))
+            if kind == "status" and isinstance(data, dict) and data.get("status") in FINISHED:
+                pending.discard(job_id)
+        pending -= {j for j, (status, drained) in state.items() if status in FINISHED and drained}
+        pending -= {j for j, (status, _) in state.items() if status == "missing"}
+        if not rows:
+            await asyncio.sleep(POLL_S)
+
+
+@router.get("/jobs/{job_id}/events", response_class=EventSourceResponse)
+async def job_events(request: Request, plan: Annotated[Plan, Depends(one_job)]
+                     ) -> AsyncIterator[ServerSentEvent]:
+    """`metric`, `status` and `log` events; resumes after Last-Event-ID (or ?after=), else live.
+    Ends after a finished job's final `status` event. Also takes ?access_token=."""
+    async for event in stream(request, plan.job_ids, plan.start, multiplexed=False):
+        yield event
+
+
+@router.get("/events", response_class=EventSourceResponse)
+async def many_events(request: Request, plan: Annotated[Plan, Depends(many_jobs)]
+                      ) -> AsyncIterator[ServerSentEvent]:
+    """The same for several jobs (?job=1&job=2) in one stream; ends when all have finished."""
+    async for event in stream(request, plan.job_ids, plan.start, multiplexed=True):
+        yield event

@@ -1,0 +1,97 @@
+"""Models: a JSON layer spec (validated here) or a Python file (stored, run only on workers)."""
+
+import ast
+import json
+from typing import Any
+
+from fastapi import APIRouter, HTTPException, Request, status
+from fastapi.concurrency import run_in_threadpool
+from pydantic import ValidationError
+from sqlalchemy import func, select
+from starlette.datastructures import UploadFile
+
+from dl.spec import validate_spec
+from server.api.deps import CurrentUser, OwnedModel, PagingDep, SessionDep
+from server.api.errors import Invalid, located
+from server.core.config import get_settings
+from server.schemas import ModelCreate, ModelPublic, Page
+from server.store.models import ModelRecord, User
+
+router = APIRouter(tags=["models"])
+MAX_CODE_BYTES = 1024 * 1024
+REQUEST_BODY = {"content": {
+    "application/json": {"schema": ModelCreate.model_json_schema()},
+    "multipart/form-data": {"schema": {"type": "object", "required": ["file"], "properties": {
+        "file": {"type": "string", "format": "binary", "description": "a .py model file"},
+        "name": {"type": "string"}}}},
+}, "required": True}
+
+
+async def _json_body(request: Request) -> ModelCreate:
+    try:
+        raw: Any = json.loads(await request.body())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise HTTPException(400, f"the body is not valid JSON: {exc}") from exc
+    try:
+        return ModelCreate.model_validate(raw)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        raise Invalid(["body", *first["loc"]], first["msg"]) from exc
+
+
+async def _python_body(request: Request) -> tuple[str, str]:
+    """(name, source) of an uploaded .py file; the code is parsed for syntax, never run here."""
+    if not get_settings().allow_code:
+        raise HTTPException(403, "Python model files are disabled on this server (TORCHYARD_ALLOW_CODE)")
+    form = await request.form(max_files=1, max_fields=4)
+    upload, name = form.get("file"), form.get("name")
+    if not isinstance(upload, UploadFile) or not (upload.filename or "").endswith(".py"):
+        raise Invalid(["body", "file"], "send the model as a multipart `file` ending in .py")
+    data = await upload.read(MAX_CODE_BYTES + 1)
+    if len(data) > MAX_CODE_BYTES:
+        raise HTTPException(413, f"a model file may be at most {MAX_CODE_BYTES} bytes")
+    try:
+        source = data.decode("utf-8")
+        ast.parse(source, filename=upload.filename or "model.py")
+    except UnicodeDecodeError as exc:
+        raise Invalid(["body", "file"], "the model file is not UTF-8 text") from exc
+    except SyntaxError as exc:
+        raise Invalid(["body", "file"], f"line {exc.lineno}: {exc.msg}") from exc
+    except (ValueError, RecursionError, MemoryError) as exc:
+        raise Invalid(["body", "file"], f"the model file cannot be parsed: {exc}") from exc
+    title = name.strip() if isinstance(name, str) and name.strip() else (upload.filename or "model")
+    return title.removesuffix(".py")[:200], source
+
+
+def _store(session: SessionDep, user: User, **fields: Any) -> ModelPublic:
+    record = ModelRecord(owner_id=user.id, **fields)
+    session.add(record)
+    session.commit()
+    return ModelPublic.model_validate(record)
+
+
+@router.post("/models", status_code=status.HTTP_201_CREATED, response_model=ModelPublic,
+             openapi_extra={"requestBody": REQUEST_BODY})
+async def create_model(request: Request, session: SessionDep, user: CurrentUser) -> ModelPublic:
+    """JSON `{"name", "spec"}`, or multipart `file` (.py) + `name` (403 unless ALLOW_CODE)."""
+    if request.headers.get("content-type", "").startswith("multipart/form-data"):
+        name, source = await _python_body(request)
+        return await run_in_threadpool(_store, session, user, name=name, kind="python", code=source)
+    body = await _json_body(request)
+    with located("body", "spec"):
+        validate_spec(body.spec)
+    return await run_in_threadpool(_store, session, user, name=body.name, kind="spec", spec=body.spec)
+
+
+@router.get("/models", response_model=Page[ModelPublic])
+def list_models(session: SessionDep, user: CurrentUser, page: PagingDep) -> Page[ModelPublic]:
+    rows = session.scalars(select(ModelRecord).where(ModelRecord.owner_id == user.id)
+                           .order_by(ModelRecord.id.desc()).limit(page.limit).offset(page.offset))
+    count = session.scalar(select(func.count()).select_from(ModelRecord)
+                           .where(ModelRecord.owner_id == user.id)) or 0
+    return Page[ModelPublic](data=[ModelPublic.model_validate(m) for m in rows], count=count)
+
+
+@router.get("/models/{model_id}", response_model=ModelPublic)
+def get_model(model: OwnedModel) -> ModelPublic:
+    return ModelPublic.model_validate(model)
