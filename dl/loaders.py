@@ -6,7 +6,7 @@ library callers with their own sampler or collate_fn."""
 
 import itertools
 import math
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sized
 from typing import Any
 
 import torch
@@ -68,7 +68,8 @@ class LoaderBatches:
         self.options: dict[str, Any] = {"num_workers": num_workers, "pin_memory": pin_memory,
                                         "collate_fn": collate_fn}
         self.sampler = sampler
-        self.n = len(x)
+        # a caller's sampler decides how many samples an epoch has
+        self.n = len(sampler) if isinstance(sampler, Sized) else len(x)
         self.length = num_batches(self.n, batch_size, drop_last)
 
     def __len__(self) -> int:

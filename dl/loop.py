@@ -83,16 +83,18 @@ class Loop:
     def _run_epoch(self) -> bool:
         """Train the rest of the epoch; True when a stop was requested (checkpoint already saved)."""
         t0, samples = time.perf_counter(), 0
+        self.lr_used = self.s.optimizers[0].param_groups[0]["lr"]
         per_batch = self.sched_type in PER_BATCH_SCHEDULERS
         perm = self.pos.perm if self.pos.perm is not None else self._new_perm()
         for group in self._groups(perm):
             values = self.s.step(group)
+            self.lr_used = self.s.optimizers[0].param_groups[0]["lr"]  # before a per-batch scheduler moves it
             self.pos.step += 1
             self.pos.batch += len(group)
             samples += sum(len(xb) for xb, _ in group)
             self._add_loss(values)
             self.report.record(self.pos.step, values)
-            if per_batch:
+            if per_batch and self.pos.step < self.total_steps:  # past the last step it would extrapolate
                 for sch in self.schedulers:
                     sch.step()
             every = self.cfg.checkpoint_every_steps
@@ -118,7 +120,7 @@ class Loop:
         step, rep = self.pos.step, self.report
         for name, value in val.items():
             rep.epoch_point(name, step, value)
-        rep.epoch_point("lr", step, self.s.optimizers[0].param_groups[0]["lr"])
+        rep.epoch_point("lr", step, self.lr_used)
         rep.epoch_point("epoch_time_s", step, self.train_time + time.perf_counter() - t_val)
         if self.train_time > 0:
             rep.epoch_point("samples_per_s", step, self.samples / self.train_time)

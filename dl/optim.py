@@ -96,6 +96,8 @@ def build_optimizer(raw: dict[str, Any], params: Iterable[torch.Tensor]) -> torc
 def build_loss(raw: dict[str, Any]) -> nn.Module:
     check_args("loss", raw)
     kwargs = _kwargs(raw)
+    if raw["type"] == "KLDivLoss":
+        kwargs.setdefault("reduction", "batchmean")  # KL proper; "mean" also divides by classes
     try:
         for key in LOSS_TENSOR_ARGS & kwargs.keys():
             kwargs[key] = torch.as_tensor(kwargs[key], dtype=torch.float32)
