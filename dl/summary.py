@@ -6,6 +6,7 @@ a model fx cannot trace (data-dependent Python) gets the order its modules ran i
 """
 
 import logging
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -40,7 +41,9 @@ def add_graph(writer: Any, model: nn.Module, input_shape: Sequence[int]) -> bool
     device = next(sub.parameters(), torch.zeros(0)).device
     was_training = sub.training
     try:
-        writer.add_graph(sub.eval(), torch.zeros((2, *shape), device=device))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # torch.jit deprecation and tracer notices
+            writer.add_graph(sub.eval(), torch.zeros((2, *shape), device=device))
         return True
     except (RuntimeError, TypeError, ValueError) as err:
         log.info("model graph not drawn in TensorBoard: %s", err)
