@@ -24,12 +24,12 @@ from torch import nn
 
 from dl.arguments import MAX_INT, describe, matches, range_problem
 from dl.composites import GAN, Model
-from dl.errors import SpecError
+from dl.errors import DLError, SpecError
 from dl.layers import COMPOSITES, LAYERS, MERGES, LayerDef
 from dl.shapes import Builder, Shape, dry_run
 
 MAX_DEPTH = 32  # composites inside composites
-MAX_LAYERS = 4096  # layers in the whole spec, composites included
+MAX_LAYERS = 1024  # layers in the whole spec, composites included; bounds the API's dry-run time
 Loc = tuple[str | int, ...]
 __all__ = ["GAN", "Model", "build_model", "count_parameters", "is_gan", "output_shape", "validate_spec"]
 
@@ -68,7 +68,7 @@ def output_shape(model: nn.Module, input_shape: Sequence[int]) -> Shape:
     """The model's output shape for one sample (batch dim excluded), from a dry run on "meta"."""
     out = dry_run(model, _input_shape(input_shape))
     if not isinstance(out, torch.Tensor):
-        raise SpecError((), f"the model returns {type(out).__name__}, not a tensor")
+        raise DLError(f"the model returns {type(out).__name__}, not a tensor")
     return tuple(out.shape[1:])
 
 

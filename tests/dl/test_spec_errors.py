@@ -4,6 +4,7 @@ malformed specs: one SpecError whose loc points at the offending key."""
 from typing import Any
 
 import pytest
+from torch import nn
 
 from dl.errors import ShapeError, SpecError
 from dl.spec import MAX_DEPTH, MAX_LAYERS, build_model, validate_spec
@@ -186,3 +187,11 @@ def test_build_refuses_bad_input_shape() -> None:
     with pytest.raises(SpecError) as info:
         build_model({"layers": [{"type": "ReLU"}]}, [3, 0])
     assert info.value.loc == ("input_shape",)
+
+
+def test_build_repeated_layers_reuse_shapes_but_errors_repeat() -> None:
+    block = [{"type": "Linear", "out_features": 4}, {"type": "ReLU"}]
+    model = build_model({"layers": block * 3}, [4])
+    assert [m.in_features for m in model.layers if isinstance(m, nn.Linear)] == [4, 4, 4]
+    bad = {"layers": [{"type": "Conv1d", "out_channels": 2, "kernel_size": 9}]}
+    assert _shape_error(bad, [1, 4]).loc == _shape_error(bad, [1, 4]).loc == ("layers", 0)
