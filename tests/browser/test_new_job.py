@@ -5,12 +5,12 @@ import json
 import pytest
 
 from tests.browser.conftest import Member, Tab
-from tests.stack import wait_until
+from tests.stack import FINISHED, wait_until
 
 pytestmark = [pytest.mark.browser, pytest.mark.e2e]
 
 # Long enough on 2 busy cores that the page sees the curve grow while the job runs.
-LIVE_CONFIG = {"epochs": 3, "batch_size": 8, "log_every_steps": 1, "val_fraction": 0.2}
+LIVE_CONFIG = {"epochs": 2, "batch_size": 8, "log_every_steps": 1, "val_fraction": 0.2}
 
 
 def _points(tab: Tab, job_id: int) -> int:
@@ -34,7 +34,11 @@ def test_submit_from_form_curve_grows_and_ends_at_api_value(signed_in: Tab, memb
 
     def grew() -> bool:
         drawn = _points(tab, job_id) if tab.series("train_loss", job_id).count() else 0
-        if drawn and member.get(f"/jobs/{job_id}")["status"] == "running":
+        job = member.get(f"/jobs/{job_id}")
+        if job["status"] in FINISHED:
+            raise AssertionError(f"job {job_id} ended {job['status']} ({job['error']}) before the page "
+                                 f"saw its curve grow; drawn counts seen: {sorted(seen)}")
+        if drawn and job["status"] == "running":
             seen.add(drawn)
         return len(seen) >= 2
 

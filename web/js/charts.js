@@ -123,7 +123,7 @@ export class ChartPanel {
     const opts = {
       width: this.width(), height: 240,
       scales: { x: { time: false }, y: { distr: this.view.logY ? 3 : 1 } },
-      axes: [xAxis, { ...axis, size: 64 }],
+      axes: [xAxis, { ...axis, size: 64, values: (_u, ticks, _i, _space, incr) => ticks.map((v) => tick(v, incr)) }],
       series: [{}, ...this.series.flatMap((s) => this.seriesOpts(s))],
       cursor: { drag: { x: true, y: false } },
       legend: { show: false },
@@ -194,6 +194,13 @@ export class ChartPanel {
     this.plot?.destroy();
     this.plot = null;
   }
+}
+
+/** A y tick with as many decimals as the tick spacing needs (uPlot's default rounds 0.0015 to 0.002). */
+function tick(v, incr) {
+  if (v === 0) return "0";
+  if (Math.abs(v) >= 1e6 || incr < 1e-4) return v.toExponential(Math.max(0, Math.ceil(-Math.log10(incr / Math.abs(v)))));
+  return v.toFixed(Math.max(0, Math.ceil(-Math.log10(incr) - 1e-9)));
 }
 
 function positive(v) {

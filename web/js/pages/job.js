@@ -84,7 +84,9 @@ export async function jobPage(root, id) {
   if (finished) return () => metrics.destroy();
   let refetch = null;
   const onMetric = (points) => {
+    const known = metrics.names.length;
     metrics.onMetric(points);
+    if (metrics.names.length !== known) downloads.fill();
     const steps = points.filter((p) => p.name === "train_loss").map((p) => p.step);
     if (steps.length) {
       job.progress = { ...job.progress, step: Math.max(job.progress?.step || 0, ...steps) };

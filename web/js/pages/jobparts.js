@@ -55,7 +55,7 @@ export function logPanel(jobId) {
   let lines = [];
   function show() {
     const stick = pre.scrollTop + pre.clientHeight >= pre.scrollHeight - 4;
-    pre.textContent = lines.join("\n");
+    pre.textContent = lines.length ? lines.join("\n") : "No log lines yet.";
     if (stick) pre.scrollTop = pre.scrollHeight; // follow the tail unless the user scrolled up
   }
   return {
