@@ -26,11 +26,13 @@ def test_compare_two_finished_jobs_draws_both_series(signed_in: Tab, member: Mem
     assert chart.locator(".series-tag").count() == 2
     colours = {chart.locator(".swatch").nth(i).evaluate("e => e.style.background") for i in range(2)}
     assert len(colours) == 2, "each run gets its own colour"
+    tab.shot("compare-two")
 
     tab.page.uncheck(f'#compare-picker input[value="{first}"]')
     tab.series("train_loss", first).wait_for(state="detached")
     assert tab.page.url.endswith(f"/compare?jobs={second}")
-    tab.shot("compare")
+    tab.series("train_loss", second).wait_for()  # the remaining run is drawn again on its own
+    tab.shot("compare-one")
     tab.assert_clean()
 
 

@@ -133,7 +133,10 @@ export class MetricsView {
   }
 
   destroy() {
-    for (const panel of this.panels.values()) panel.destroy();
+    for (const panel of this.panels.values()) {
+      panel.destroy();
+      panel.el.remove();
+    }
     this.panels.clear();
   }
 }

@@ -51,10 +51,13 @@ export async function comparePage(root) {
     mount(charts);
   };
 
+  let shown = 0;
   async function show() {
+    const ticket = ++shown;
     stop();
     setQuery(ids.length ? { jobs: ids.join(",") } : {});
     const { found, missing } = await fetchJobs(ids, known);
+    if (ticket !== shown) return; // a newer selection took over while this one loaded
     mount(message, missing.length ? notice(`No such job: ${missing.join(", ")}`) : null,
       found.length ? null : h("p", { class: "muted" }, "Pick two or more runs to overlay their curves."));
     const order = new Map(found.map((j, i) => [j.id, i]));
@@ -66,7 +69,10 @@ export async function comparePage(root) {
     });
     view = current;
     const after = await current.load();
-    if (view !== current) return; // the selection changed while this one loaded
+    if (ticket !== shown) {
+      current.destroy();
+      return;
+    }
     const active = found.filter((j) => !FINISHED.has(j.status)).map((j) => j.id);
     const from = active.map((id) => after.get(id));
     const start = from.includes(null) ? 0 : from.reduce((a, b) => (Number(b) < Number(a) ? b : a), from[0]);
