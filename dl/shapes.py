@@ -155,8 +155,16 @@ def _permute_problem(kwargs: dict[str, Any], shape: Shape) -> str | None:
     return None if len(dims) == len(shape) else f"{len(dims)} dimensions to permute with dims {list(dims)}"
 
 
+def _dim_problem(kwargs: dict[str, Any], shape: Shape) -> str | None:
+    # meta kernels of softmax do not check dim; torch's dims count the batch dim
+    dim, rank = kwargs.get("dim"), len(shape) + 1
+    return None if dim is None or -rank <= dim < rank else f"a dim in [{-rank}, {rank - 1}] " \
+        f"(batch dim included), got dim={dim}"
+
+
 _INPUT_CHECKS: dict[str, Callable[[dict[str, Any], Shape], str | None]] = {
     "Reshape": _reshape_problem, "Permute": _permute_problem,
+    "Softmax": _dim_problem, "LogSoftmax": _dim_problem,
 }
 
 
@@ -179,7 +187,7 @@ def _meta_forward(module: nn.Module, shape: Shape, loc: Loc) -> Shape:
     try:
         with torch.no_grad():
             y = module.eval()(x)
-    except (RuntimeError, ValueError, IndexError, TypeError) as err:
+    except (RuntimeError, ValueError, IndexError, TypeError, NotImplementedError, AssertionError) as err:
         raise ShapeError(_path(loc), shape, f"an input it can take (torch: {_first_line(err)})", loc) from err
     if y.dim() == 0 or y.shape[0] != _BATCH:
         raise ShapeError(_path(loc), shape, "to keep the batch dimension first, but it changes it", loc)

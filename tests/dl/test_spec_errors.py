@@ -195,3 +195,8 @@ def test_build_repeated_layers_reuse_shapes_but_errors_repeat() -> None:
     assert [m.in_features for m in model.layers if isinstance(m, nn.Linear)] == [4, 4, 4]
     bad = {"layers": [{"type": "Conv1d", "out_channels": 2, "kernel_size": 9}]}
     assert _shape_error(bad, [1, 4]).loc == _shape_error(bad, [1, 4]).loc == ("layers", 0)
+
+
+def test_build_softmax_dim_outside_the_input_fails() -> None:
+    err = _shape_error({"layers": [{"type": "Softmax", "dim": 2}]}, [3])
+    assert "dim in [-2, 1]" in str(err) and "[3]" in str(err)
