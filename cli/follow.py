@@ -19,9 +19,9 @@ class JobProgress(Progress):
     """The task bar plus one line of the latest metric values under it."""
 
     def __init__(self) -> None:
+        self.metrics_line = Text("")  # before Progress.__init__, which already renders
         super().__init__(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                          TextColumn("{task.fields[rate]}"), TimeRemainingColumn(), console=err)
-        self.metrics_line = Text("")
 
     def get_renderables(self) -> Iterable[RenderableType]:
         yield self.make_tasks_table(self.tasks)
@@ -72,6 +72,7 @@ def follow_job(api: Client, job_id: int, reconnect_timeout_s: float = 60.0) -> i
     """Show the job live until it ends; return the contract's exit code for its final status."""
     state = FollowState(api.get_job(job_id))
     if state.job.get("status") not in TERMINAL_STATUSES:
+        err.print(f"Following job {job_id} ({state.job.get('status')})")
         stream = api.events(job_id, reconnect_timeout_s=reconnect_timeout_s)
         with JobProgress() as progress:
             task = progress.add_task(state.description(), total=state.total, rate="")
