@@ -1,11 +1,19 @@
 """Request and response bodies of the v1 contract. Routes return these, never ORM objects."""
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any, Generic, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
 T = TypeVar("T")
+
+
+def _utc(value: datetime) -> datetime:
+    # SQLite hands datetimes back naive; every stored time is UTC.
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+Time = Annotated[datetime, AfterValidator(_utc)]
 # Ids are Postgres INTEGERs: anything bigger is a 422, not a database overflow.
 Id = Annotated[int, Field(ge=1, le=2**31 - 1)]
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
@@ -59,7 +67,7 @@ class DatasetPublic(BaseModel):
     target: dict[str, Any]
     size_bytes: int
     sha256: str
-    created_at: datetime
+    created_at: Time
 
 
 class ModelCreate(Strict):
@@ -73,7 +81,7 @@ class ModelPublic(BaseModel):
     name: str
     kind: str
     spec: dict[str, Any] | None = None
-    created_at: datetime
+    created_at: Time
 
 
 class JobCreate(Strict):
@@ -100,9 +108,9 @@ class JobPublic(BaseModel):
     progress: Progress
     summary: dict[str, Any]
     attempts: int
-    created_at: datetime | None
-    started_at: datetime | None
-    finished_at: datetime | None
+    created_at: Time | None
+    started_at: Time | None
+    finished_at: Time | None
 
 
 class ModelInfo(BaseModel):
@@ -131,4 +139,4 @@ class CheckpointPublic(BaseModel):
     epoch: int
     metrics: dict[str, Any]
     size_bytes: int
-    created_at: datetime
+    created_at: Time

@@ -1,5 +1,6 @@
 """Metric points: fenced batched writes (with write-time rollups) and downsampled series reads."""
 
+import math
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -63,6 +64,11 @@ def _lock_job(session: Session, job_id: int, attempt: int) -> dict[str, Any] | N
     return None if row is None else dict(row[0] or {})
 
 
+def _finite(value: float) -> float | None:
+    # JSON (and Postgres' json type) has no NaN or Infinity: such a value is shown as null.
+    return value if math.isfinite(value) else None
+
+
 def _pg_array(items: Iterable[Any]) -> str:
     return "{" + ",".join(map(repr, items)) + "}"
 
@@ -92,7 +98,10 @@ def _insert_points(session: Session, job_id: int, points: Sequence[Point]) -> li
     """
     unique: dict[tuple[str, int], Point] = {}
     for n, s, v, t in points:
-        unique.setdefault((str(n), int(s)), (str(n), int(s), float(v), float(t)))
+        if not math.isnan(v):  # SQLite cannot store NaN (it reads back NULL); a NaN loss fails the job anyway
+            unique.setdefault((str(n), int(s)), (str(n), int(s), float(v), float(t)))
+    if not unique:
+        return []
     existing = _existing(session, job_id, list(unique.values()))
     fresh = sorted(p for k, p in unique.items() if k not in existing)
     if not fresh:
@@ -137,7 +146,8 @@ def write_points(session: Session, job_id: int, attempt: int,
                  points: Sequence[tuple[str, int, float, float]]) -> int:
     """Insert (name, step, value, time) points for the job's current attempt; returns how many were new.
 
-    Fenced: writes nothing if jobs.attempts != attempt. Points already stored are skipped. The new
+    Fenced: writes nothing if jobs.attempts != attempt. Points already stored, and NaN values, are
+    skipped; an infinite value is stored and read back as null. The new
     points go out as one `metric` event, and jobs.summary keeps each name's latest value.
     Runs in the caller's transaction (the caller commits).
     """
@@ -155,12 +165,12 @@ def write_points(session: Session, job_id: int, attempt: int,
     times = np.fromiter((r[3] for r in inserted), np.float64, len(inserted))
     _upsert_rollups(session, job_id, *_rollup_rows(names, steps, values, times))
     append_event(session, job_id, "metric", [
-        {"job_id": job_id, "name": n, "step": s, "value": v, "time": t} for n, s, v, t in inserted])
+        {"job_id": job_id, "name": n, "step": s, "value": _finite(v), "time": t} for n, s, v, t in inserted])
     latest: dict[str, tuple[int, float]] = {}
     for n, s, v, _t in inserted:
         if n not in latest or s >= latest[n][0]:
             latest[n] = (s, v)
-    summary.update({n: v for n, (_s, v) in latest.items()})
+    summary.update({n: _finite(v) for n, (_s, v) in latest.items()})
     session.execute(update(Job).where(Job.id == job_id).values(summary=summary)
                     .execution_options(synchronize_session=False))
     return len(inserted)

@@ -83,7 +83,8 @@ def _poll(cursors: dict[int, int]) -> tuple[list[tuple[int, int, str, Any]], dic
     """New events per job, and per job (status, drained) — status read first so a finished job's
     final event is already visible to the events query that follows."""
     with get_sessionmaker()() as session:
-        statuses = dict(session.execute(select(Job.id, Job.status).where(Job.id.in_(cursors))).tuples())
+        found = session.execute(select(Job.id, Job.status).where(Job.id.in_(list(cursors))))
+        statuses = {r[0]: r[1] for r in found}
         rows: list[tuple[int, int, str, Any]] = []
         state: dict[int, tuple[str, bool]] = {}
         for job_id, after in cursors.items():

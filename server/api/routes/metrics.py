@@ -3,7 +3,7 @@
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query
-from fastapi.responses import JSONResponse
+from fastapi.responses import Response
 
 from server.api.deps import OwnedJob, SessionDep
 from server.schemas import MetricNames, Series
@@ -23,11 +23,11 @@ def metric_series(
     name: Annotated[str, Path(min_length=1, max_length=100)],
     max_points: Annotated[int, Query(ge=3, le=1_000_000)] = 2000,
     since_step: Annotated[int | None, Query(ge=0, le=2**62, description="only steps after this one")] = None,
-) -> JSONResponse:
+) -> Response:
     """Points with step > since_step; past max_points each bucket keeps its min, max and last point.
 
     Stream the job's events `?after=<last_event_id>` for a gapless history-then-live view.
     """
     body = Series.model_validate(read_series(session, job.id, name, max_points, since_step))
-    # Non-finite values are not JSON: they go out as null.
-    return JSONResponse(body.model_dump(mode="json"))
+    # model_dump_json writes non-finite values (not JSON) as null.
+    return Response(body.model_dump_json(), media_type="application/json")
