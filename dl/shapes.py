@@ -19,7 +19,7 @@ from dl.layers import LAYERS, LayerDef
 
 Shape = tuple[int, ...]
 Loc = tuple[str | int, ...]
-_BATCH = 2  # not 1: a batch of one hides batch-dim mistakes and trips BatchNorm's check
+_BATCH = 2  # not 1: a batch of one would hide a layer that merges or drops the batch dim
 
 
 def _path(loc: Loc) -> str:

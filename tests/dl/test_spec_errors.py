@@ -192,7 +192,7 @@ def test_build_refuses_bad_input_shape() -> None:
 def test_build_repeated_layers_reuse_shapes_but_errors_repeat() -> None:
     block = [{"type": "Linear", "out_features": 4}, {"type": "ReLU"}]
     model = build_model({"layers": block * 3}, [4])
-    assert [m.in_features for m in model.layers if isinstance(m, nn.Linear)] == [4, 4, 4]
+    assert [m.in_features for m in model.modules() if isinstance(m, nn.Linear)] == [4, 4, 4]
     bad = {"layers": [{"type": "Conv1d", "out_channels": 2, "kernel_size": 9}]}
     assert _shape_error(bad, [1, 4]).loc == _shape_error(bad, [1, 4]).loc == ("layers", 0)
 
