@@ -48,3 +48,19 @@ def test_finished_job_shows_model_graph_config_and_log(signed_in: Tab, member: M
     tab.page.wait_for_selector(f'[data-series="val_loss"][data-job="{job_id}"]')
     tab.shot("job-panels")
     tab.assert_clean()
+
+
+def test_failed_job_shows_its_error(signed_in: Tab, member: Member) -> None:
+    tab = signed_in
+    # A learning rate this large drives the loss to inf/NaN within a few steps.
+    job_id = member.submit({"epochs": 1, "batch_size": 64, "optimizer": {"type": "SGD", "lr": 1e30}},
+                           name="diverges")
+    job = member.wait_job(job_id)
+    assert job["status"] == "failed" and job["error"]
+    tab.open(f"/jobs/{job_id}")
+    tab.page.wait_for_selector('.job-header [data-status="failed"]')
+    assert tab.page.text_content("#job-error .error-text") == job["error"]
+    assert tab.page.is_disabled("#cancel-job")
+    tab.page.wait_for_selector("#job-model table.summary")
+    tab.shot("job-failed")
+    tab.assert_clean()

@@ -75,12 +75,12 @@ export async function jobPage(root, id) {
   mount(root, head, status, errors.el, section("Metrics", "job-metrics", controls.el, charts),
     downloads.el, model.el, logs.el, checkpoints.el, configPanel(job));
 
-  const after = (await metrics.load()).get(Number(id));
+  const [loaded] = await Promise.all([metrics.load(), model.load(), checkpoints.load()]);
+  const after = loaded.get(Number(id));
   downloads.fill();
   const finished = FINISHED.has(job.status);
   // With no series yet, stream the job from its first event, which also replays its log lines.
   if (finished || after !== null) await logs.load();
-  await Promise.all([model.load(), checkpoints.load()]);
   if (finished) return () => metrics.destroy();
   let refetch = null;
   const onMetric = (points) => {
