@@ -2,13 +2,14 @@
 
 import csv
 import sys
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from cli.datasets import transfer_progress
-from cli.render import table
+from cli.render import last_metrics, table
 from cli.session import client, err, handles_errors, out, print_json
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON on stdout.")]
@@ -41,7 +42,11 @@ def metrics(
         writer.writerows(points)
     else:
         out.print(table(f"{name} of job {job_id} ({len(points)} points)", ["step", "value", "time"],
-                        ([s, v, t] for s, v, t in points)))
+                        ([s, v, _clock(t)] for s, v, t in points)))
+
+
+def _clock(unix_s: float) -> str:
+    return datetime.fromtimestamp(unix_s).isoformat(sep=" ", timespec="milliseconds")
 
 
 @handles_errors
@@ -53,7 +58,7 @@ def checkpoints(job_id: JobId, as_json: JsonOpt = False) -> None:
         return
     out.print(table(f"Checkpoints of job {job_id}", ["step", "epoch", "bytes", "created", "metrics"],
                     ([c.get("step"), c.get("epoch"), c.get("size_bytes"), c.get("created_at"),
-                      c.get("metrics")] for c in data)))
+                      last_metrics(c.get("metrics") or {})] for c in data)))
 
 
 @handles_errors

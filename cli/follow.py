@@ -1,5 +1,7 @@
 """`torchyard follow ID`: a live progress bar and latest metrics, fed by the job's event stream."""
 
+import contextlib
+import time
 from collections.abc import Iterable
 from typing import Annotated, Any
 
@@ -10,8 +12,9 @@ from rich.text import Text
 
 from cli.render import last_metrics
 from cli.session import EXIT_CANCELLED, EXIT_FAILED, client, err, handles_errors
-from client import TERMINAL_STATUSES, Client, Event, Job
+from client import TERMINAL_STATUSES, Client, Event, Job, ServerError, Unreachable
 
+REFRESH_S = 2.0  # how often the bar re-reads the job for its epoch and total steps
 EXIT_BY_STATUS = {"succeeded": 0, "failed": EXIT_FAILED, "cancelled": EXIT_CANCELLED}
 
 
@@ -54,6 +57,15 @@ class FollowState:
             return str(event.data.get("line", ""))
         return None
 
+    def refresh(self, job: Job) -> None:
+        """Take status, epoch and total steps from a fresh GET: status events come only on changes, and
+        a live start can miss the `running` one. A final status is left to the stream, which ends on it."""
+        if job.get("status") not in TERMINAL_STATUSES:
+            self.job = job
+        progress = job.get("progress") or {}
+        self.total = progress.get("total_steps") or self.total
+        self.step = max(self.step, int(progress.get("step") or 0))
+
     def description(self) -> str:
         epoch = (self.job.get("progress") or {}).get("epoch")
         where = f" epoch {epoch}" if epoch else ""
@@ -74,20 +86,34 @@ def follow_job(api: Client, job_id: int, reconnect_timeout_s: float = 60.0) -> i
     if state.job.get("status") not in TERMINAL_STATUSES:
         err.print(f"Following job {job_id} ({state.job.get('status')})")
         stream = api.events(job_id, reconnect_timeout_s=reconnect_timeout_s)
-        with JobProgress() as progress:
-            task = progress.add_task(state.description(), total=state.total, rate="")
-            for event in stream:
-                line = state.apply(event)
-                if line is not None:
-                    progress.console.print(line, markup=False)
-                progress.metrics_line = Text(last_metrics(state.metrics))
-                progress.update(task, description=state.description(), completed=state.step,
-                                total=state.total, rate=state.rate())
-                if event.event == "status" and state.job.get("status") in TERMINAL_STATUSES:
-                    break
+        _show_live(api, state, stream)
         if stream.reconnects:
             err.print(f"(event stream reconnected {stream.reconnects} time(s))")
     return report(state.job)
+
+
+def _show_live(api: Client, state: FollowState, stream: Iterable[Event]) -> None:
+    with JobProgress() as progress:
+        task = progress.add_task(state.description(), total=state.total, rate="")
+        refreshed = time.monotonic()
+        for event in stream:
+            line = state.apply(event)
+            if line is not None:
+                progress.console.print(line, markup=False)
+            if event.event == "status" and state.job.get("status") in TERMINAL_STATUSES:
+                break
+            if time.monotonic() - refreshed > REFRESH_S:
+                refreshed = time.monotonic()
+                _refresh(api, state)
+            progress.metrics_line = Text(last_metrics(state.metrics))
+            progress.update(task, description=state.description(), completed=state.step,
+                            total=state.total, rate=state.rate())
+        progress.update(task, description=state.description(), completed=state.step, total=state.total)
+
+
+def _refresh(api: Client, state: FollowState) -> None:
+    with contextlib.suppress(Unreachable, ServerError):  # the stream reconnects; the bar keeps its figures
+        state.refresh(api.get_job(state.job["id"]))
 
 
 def report(job: Job) -> int:
