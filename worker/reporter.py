@@ -35,6 +35,7 @@ class DBReporter(Callback):
         self.lease_lost = False
         self.started = False
         self.tensorboard: Any = None  # the run's TensorBoardCallback, flushed before each archive
+        self.tensorboard_archived = time.monotonic()  # when its folder was last copied to the blob store
         self._lock = threading.RLock()
         self._points: list[tuple[str, int, float, float]] = []
         self._logs: list[str] = []

@@ -3,6 +3,7 @@
 import io
 import logging
 import tarfile
+import time
 import traceback
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +28,7 @@ from server.store.models import Dataset, Job, ModelRecord
 from worker.reporter import DBReporter
 
 log = logging.getLogger(__name__)
+TENSORBOARD_ARCHIVE_EVERY_S = 30.0
 
 
 @dataclass
@@ -150,9 +152,13 @@ def _end(job_id: int, attempt: int, status: str, *, logdir: Path, error: str | N
 
 
 def _checkpoint_tensorboard(reporter: DBReporter, logdir: Path) -> None:
+    # Archiving at every checkpoint would dominate short epochs; the final archive is always made.
+    if time.monotonic() - reporter.tensorboard_archived < TENSORBOARD_ARCHIVE_EVERY_S:
+        return
     if reporter.tensorboard is not None:
         reporter.tensorboard.writer.flush()  # the archive should hold every point written so far
     _upload_tensorboard(reporter.job_id, reporter.attempt, logdir)
+    reporter.tensorboard_archived = time.monotonic()
 
 
 def _upload_tensorboard(job_id: int, attempt: int, logdir: Path) -> None:

@@ -33,8 +33,9 @@ def embedded_stack(tmp_path: Path, artifacts_dir: Path) -> Iterator[Stack]:
 def test_embedded_defaults_train_job_to_success(embedded_stack: Stack, tmp_path: Path) -> None:
     dataset = embedded_stack.post("/datasets/builtin", json={"name": "iris"})["id"]
     model = embedded_stack.post("/models", json={"name": "iris", "spec": SPEC})["id"]
-    job_id = embedded_stack.submit(model, dataset, {"epochs": 40, "batch_size": 16,
-                                                    "optimizer": {"type": "Adam", "lr": 0.01}})
+    config = {"epochs": 20, "batch_size": 16, "checkpoint_every_epochs": 5,
+              "optimizer": {"type": "Adam", "lr": 0.01}}
+    job_id = embedded_stack.submit(model, dataset, config)
     job = embedded_stack.wait_job(job_id, {"succeeded"})
     assert job["summary"]["val_accuracy"] >= 0.8
     assert (tmp_path / "data" / "torchyard.db").is_file()
