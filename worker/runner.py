@@ -109,6 +109,9 @@ def materialise(dataset: Dataset) -> ArrayData:
 def _build(record: ModelRecord, data: ArrayData, config: TrainConfig) -> torch.nn.Module:
     shape = list(data.info.input_shape)
     if record.kind == "python":
+        if not get_settings().allow_code:
+            raise DLError("this platform does not run Python model files (TORCHYARD_ALLOW_CODE=false); "
+                          "use a JSON model spec")
         plan = plan_job(None, data.info, config)
         return load_python_model(str(record.code), shape, plan.num_outputs)
     return build_model(dict(record.spec or {}), shape)

@@ -11,7 +11,7 @@ from dl.errors import ShapeError
 from server.core.config import Settings
 from server.core.db import session_scope
 from server.store import blobs, jobs
-from server.store.models import Event, Job, utcnow
+from server.store.models import Event, Job, ModelRecord, utcnow
 from server.store.models import MetricPoint as MetricRow
 from tests.worker.conftest import make_job
 from worker.runner import error_sentence, run
@@ -90,3 +90,23 @@ def test_run_bad_spec_fails_with_one_sentence(platform: Settings) -> None:
         logs = session.scalars(select(Event.data).where(Event.job_id == job.id, Event.kind == "log")).all()
     assert row.error is not None and "layers.0" in row.error and "\n" not in row.error
     assert any("Traceback" in entry["line"] for entry in logs)
+
+
+PYTHON_MODEL = """
+import torch
+
+def build_model(input_shape, num_outputs):
+    return torch.nn.Sequential(torch.nn.Linear(input_shape[0], 8), torch.nn.ReLU(),
+                               torch.nn.Linear(8, num_outputs))
+"""
+
+
+def test_run_python_model_file_trains(platform: Settings) -> None:
+    with session_scope() as session:
+        job = make_job(session, config_={"epochs": 1, "batch_size": 16})
+        model = session.get_one(ModelRecord, job.model_id)
+        model.kind, model.spec, model.code = "python", None, PYTHON_MODEL
+    assert run(job.id, "test") == "succeeded"
+    with session_scope() as session:
+        info = session.get_one(Job, job.id).model_info
+    assert info is not None and info["parameters"] == (4 * 8 + 8) + (8 * 3 + 3)
