@@ -130,3 +130,12 @@ def signed_in(tab: Tab, member: Member) -> Tab:
     tab.open(f"/?token={member.token}")
     tab.page.wait_for_selector("#jobs-table")
     return tab
+
+
+@pytest.fixture(scope="module")
+def finished_job(member: Member) -> int:
+    """One short job that succeeded, shared by the tests of a module that only read it."""
+    job_id = member.submit({"epochs": 1, "batch_size": 64, "seed": 1}, name="finished-run")
+    job = member.wait_job(job_id)
+    assert job["status"] == "succeeded", job["error"]
+    return job_id

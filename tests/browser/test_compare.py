@@ -7,12 +7,12 @@ from tests.browser.conftest import Member, Tab
 pytestmark = [pytest.mark.browser, pytest.mark.e2e]
 
 
-def test_compare_two_finished_jobs_draws_both_series(signed_in: Tab, member: Member) -> None:
+def test_compare_two_finished_jobs_draws_both_series(signed_in: Tab, member: Member,
+                                                     finished_job: int) -> None:
     tab = signed_in
-    first = member.submit({"epochs": 1, "batch_size": 64, "seed": 1}, name="run-a")
+    first = finished_job
     second = member.submit({"epochs": 2, "batch_size": 64, "seed": 2}, name="run-b")
-    for job_id in (first, second):
-        assert member.wait_job(job_id)["status"] == "succeeded"
+    assert member.wait_job(second)["status"] == "succeeded"
 
     tab.open(f"/compare?jobs={first},{second}")
     for job_id in (first, second):
@@ -36,14 +36,13 @@ def test_compare_two_finished_jobs_draws_both_series(signed_in: Tab, member: Mem
     tab.assert_clean()
 
 
-def test_jobs_list_filters_by_status_and_text(signed_in: Tab, member: Member) -> None:
+def test_jobs_list_filters_by_status_and_text(signed_in: Tab, finished_job: int) -> None:
     tab = signed_in
-    done = member.submit({"epochs": 1, "batch_size": 64}, name="filter-me-unique")
-    assert member.wait_job(done)["status"] == "succeeded"
+    done = finished_job
     tab.open("/")
     tab.page.wait_for_selector(f'#jobs-table tr[data-job-id="{done}"][data-status="succeeded"]')
 
-    tab.page.fill("#text-filter", "filter-me-unique")
+    tab.page.fill("#text-filter", "finished-run")
     rows = tab.page.locator("#jobs-table tbody tr[data-job-id]")
     assert rows.count() == 1 and rows.first.get_attribute("data-job-id") == str(done)
 

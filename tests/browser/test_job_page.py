@@ -1,5 +1,9 @@
 """The live job page: cancel from the page; the panels of a finished job."""
 
+import csv
+import tarfile
+from pathlib import Path
+
 import pytest
 
 from tests.browser.conftest import Member, Tab
@@ -30,10 +34,10 @@ def test_cancel_from_page_ends_job_cancelled(signed_in: Tab, member: Member) -> 
     tab.assert_clean()
 
 
-def test_finished_job_shows_model_graph_config_and_log(signed_in: Tab, member: Member) -> None:
+def test_finished_job_shows_model_graph_config_and_log(signed_in: Tab, member: Member,
+                                                       finished_job: int) -> None:
     tab = signed_in
-    job_id = member.submit({"epochs": 1, "batch_size": 64}, name="panels")
-    member.wait_job(job_id)
+    job_id = finished_job
     tab.open(f"/jobs/{job_id}")
     model = member.get(f"/jobs/{job_id}/model")
     tab.page.wait_for_selector("#job-model table.summary")
@@ -47,6 +51,32 @@ def test_finished_job_shows_model_graph_config_and_log(signed_in: Tab, member: M
     # Validation metrics get a chart of their own.
     tab.page.wait_for_selector(f'[data-series="val_loss"][data-job="{job_id}"]')
     tab.shot("job-panels")
+    tab.assert_clean()
+
+
+def test_download_series_csv_and_tensorboard_archive(signed_in: Tab, member: Member, finished_job: int,
+                                                     tmp_path: Path) -> None:
+    tab = signed_in
+    job_id = finished_job
+    tab.open(f"/jobs/{job_id}")
+    tab.series("train_loss", job_id).wait_for()
+    tab.page.select_option("#series-pick", "train_loss")
+    with tab.page.expect_download() as csv_download:
+        tab.page.click("#download-csv")
+    saved = tmp_path / csv_download.value.suggested_filename
+    csv_download.value.save_as(saved)
+    rows = list(csv.DictReader(saved.open()))
+    truth = member.series(job_id, "train_loss")
+    assert [int(r["step"]) for r in rows] == truth["steps"]
+    assert [float(r["value"]) for r in rows] == truth["values"]
+
+    with tab.page.expect_download() as tb_download:
+        tab.page.click("#download-tensorboard")
+    archive = tmp_path / "tb.tar.gz"
+    tb_download.value.save_as(archive)
+    assert tb_download.value.suggested_filename == f"job-{job_id}-tensorboard.tar.gz"
+    with tarfile.open(archive) as tar:
+        assert any("tfevents" in name for name in tar.getnames())
     tab.assert_clean()
 
 
