@@ -1,16 +1,20 @@
 """`torchyard submit --follow` / `torchyard follow` exit codes against a live API + worker."""
 
 import json
+import signal
 import subprocess
 import threading
 from pathlib import Path
 
 import pytest
 
-from tests.cli.conftest import SPEC, TORCHYARD, RunCli, cli_env
+from tests.cli.conftest import TORCHYARD, RunCli, cli_env
 from tests.stack import Stack, wait_until
 
 pytestmark = pytest.mark.e2e
+# 500 epochs of digits in batches of 8: far longer than any test waits, so only a cancel ends it.
+DIGITS_SPEC = {"layers": [{"type": "Linear", "out_features": 32}, {"type": "ReLU"},
+                          {"type": "Linear", "out_features": 10}]}
 
 
 def _submitted_job(stdout: str) -> dict:
@@ -64,8 +68,7 @@ def _reader(pipe: object, sink: list[str]) -> threading.Thread:
 def test_follow_survives_api_restart_then_exits_4_on_cancel(stack: Stack, files: dict[str, Path],
                                                             tmp_path: Path) -> None:
     dataset = stack.post("/datasets/builtin", json={"name": "digits"})
-    model = stack.post("/models", json={"name": "mlp", "spec": SPEC | {"layers": [
-        {"type": "Linear", "out_features": 32}, {"type": "ReLU"}, {"type": "Linear", "out_features": 10}]}})
+    model = stack.post("/models", json={"name": "mlp", "spec": DIGITS_SPEC})
     job_id = stack.submit(model["id"], dataset["id"], {"epochs": 500, "batch_size": 8})
     env = cli_env(stack.url, stack.admin_token, tmp_path / "config.json")
     follower = subprocess.Popen([*TORCHYARD, "follow", str(job_id), "--reconnect-timeout", "90"],
@@ -104,3 +107,28 @@ def test_follow_missing_job_exits_1_with_detail(run_cli: RunCli) -> None:
     proc = run_cli("follow", "987654")
     assert proc.returncode == 1
     assert "404" in proc.stderr
+
+
+def test_follow_ctrl_c_exits_130_and_jobs_cancel_stops_job(stack: Stack, run_cli: RunCli,
+                                                          tmp_path: Path) -> None:
+    dataset = stack.post("/datasets/builtin", json={"name": "digits"})
+    model = stack.post("/models", json={"name": "long", "spec": DIGITS_SPEC})
+    job_id = stack.submit(model["id"], dataset["id"], {"epochs": 500, "batch_size": 8})
+    env = cli_env(stack.url, stack.admin_token, tmp_path / "config.json")
+    follower = subprocess.Popen([*TORCHYARD, "follow", str(job_id)], env=env, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)
+    lines: list[str] = []
+    reader = _reader(follower.stderr, lines)
+    try:
+        wait_until(lambda: any("Following job" in line for line in lines), 60, "follow to start")
+        follower.send_signal(signal.SIGINT)
+        assert follower.wait(timeout=30) == 130
+    finally:
+        if follower.poll() is None:
+            follower.kill()
+        cancelled = run_cli("jobs", "cancel", str(job_id))
+    reader.join(timeout=10)
+    assert cancelled.returncode == 0, cancelled.stderr
+    assert stack.wait_job(job_id, {"cancelled"}, timeout_s=60)["status"] == "cancelled"
+    again = run_cli("jobs", "cancel", str(job_id))
+    assert again.returncode == 1 and "409" in again.stderr  # a finished job cannot be cancelled
