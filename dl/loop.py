@@ -52,6 +52,9 @@ class Loop:
         self.report = Reporter(callback, stepper.metric_names, config.log_every_steps, total_steps)
         self.last_ckpt_step = -1
         self.early_stopped = False
+        es = config.early_stopping
+        # the epoch's mean train loss costs a device op per step: only kept when something reads it
+        self.track_loss = sched_type == "ReduceLROnPlateau" or bool(es and es["metric"] == "train_loss")
 
     def run(self) -> TrainResult:
         while self.pos.epoch < self.cfg.epochs and not self._finished():
@@ -92,7 +95,8 @@ class Loop:
             self.pos.step += 1
             self.pos.batch += len(group)
             samples += sum(len(xb) for xb, _ in group)
-            self._add_loss(values)
+            if self.track_loss:
+                self._add_loss(values)
             self.report.record(self.pos.step, values)
             if per_batch and self.pos.step < self.total_steps:  # past the last step it would extrapolate
                 for sch in self.schedulers:
