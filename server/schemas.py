@@ -16,7 +16,8 @@ def _utc(value: datetime) -> datetime:
 Time = Annotated[datetime, AfterValidator(_utc)]
 # Ids are Postgres INTEGERs: anything bigger is a 422, not a database overflow.
 Id = Annotated[int, Field(ge=1, le=2**31 - 1)]
-Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200,
+                                        pattern=r"^[^\x00]*$")]  # Postgres text cannot hold NUL
 UserName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100,
                                             pattern=r"^[A-Za-z0-9_.@-]+$")]
 

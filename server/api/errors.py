@@ -37,6 +37,13 @@ class Located(Exception):
         super().__init__(str(error))
 
 
+def plain_text(value: str | None, loc: Loc) -> str | None:
+    """A form text field, refused when it holds a NUL (Postgres text cannot store one)."""
+    if value is not None and "\x00" in value:
+        raise Invalid(loc, "must not contain NUL characters")
+    return value
+
+
 @contextmanager
 def located(*where: str | int) -> Iterator[None]:
     """Attribute engine errors raised inside the block to this part of the request."""

@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 from dl.data import BUILTINS, DatasetInfo, inspect_file, load_builtin
 from dl.errors import DLError
 from server.api.deps import CurrentUser, OwnedDataset, PagingDep, SessionDep
-from server.api.errors import Invalid, located
+from server.api.errors import Invalid, located, plain_text
 from server.core.config import get_settings
 from server.schemas import BuiltinCreate, DatasetPublic, Page
 from server.store.blobs import put_blob
@@ -61,7 +61,8 @@ def upload_dataset(session: SessionDep, user: CurrentUser, file: Annotated[Uploa
                    name: Annotated[str | None, Form(max_length=200)] = None,
                    target: Annotated[str | None, Form(max_length=200)] = None) -> DatasetPublic:
     """Upload a .csv, .npz or .zip of images; `target` is the CSV target column (default: the last)."""
-    fmt = _format_of(file.filename)
+    fmt = _format_of(plain_text(file.filename, ["body", "file"]))
+    name, target = plain_text(name, ["body", "name"]), plain_text(target, ["body", "target"])
     settings = get_settings()
     with tempfile.TemporaryDirectory(prefix="torchyard-upload-") as tmp:
         path = Path(tmp) / f"upload.{fmt}"

@@ -20,7 +20,7 @@ def metric_names(job: OwnedJob, session: SessionDep) -> MetricNames:
 @router.get("/jobs/{job_id}/metrics/{name}", response_model=Series)
 def metric_series(
     job: OwnedJob, session: SessionDep,
-    name: Annotated[str, Path(min_length=1, max_length=100)],
+    name: Annotated[str, Path(min_length=1, max_length=100, pattern=r"^[^\x00]+$")],
     max_points: Annotated[int, Query(ge=3, le=1_000_000)] = 2000,
     since_step: Annotated[int | None, Query(ge=0, le=2**62, description="only steps after this one")] = None,
 ) -> Response:

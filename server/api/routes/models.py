@@ -12,7 +12,7 @@ from starlette.datastructures import UploadFile
 
 from dl.spec import validate_spec
 from server.api.deps import CurrentUser, OwnedModel, PagingDep, SessionDep
-from server.api.errors import Invalid, located
+from server.api.errors import Invalid, located, plain_text
 from server.core.config import get_settings
 from server.schemas import ModelCreate, ModelPublic, Page
 from server.store.models import ModelRecord, User
@@ -27,10 +27,14 @@ REQUEST_BODY = {"content": {
 }, "required": True}
 
 
+def _no_constants(name: str) -> None:
+    raise ValueError(f"{name} is not JSON")
+
+
 async def _json_body(request: Request) -> ModelCreate:
     try:
-        raw: Any = json.loads(await request.body())
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raw: Any = json.loads(await request.body(), parse_constant=_no_constants)
+    except (ValueError, RecursionError) as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
         raise HTTPException(400, f"the body is not valid JSON: {exc}") from exc
     try:
         return ModelCreate.model_validate(raw)
@@ -45,8 +49,11 @@ async def _python_body(request: Request) -> tuple[str, str]:
         raise HTTPException(403, "Python model files are disabled on this server (TORCHYARD_ALLOW_CODE)")
     form = await request.form(max_files=1, max_fields=4)
     upload, name = form.get("file"), form.get("name")
+    if isinstance(name, str):
+        plain_text(name, ["body", "name"])
     if not isinstance(upload, UploadFile) or not (upload.filename or "").endswith(".py"):
         raise Invalid(["body", "file"], "send the model as a multipart `file` ending in .py")
+    plain_text(upload.filename, ["body", "file"])
     data = await upload.read(MAX_CODE_BYTES + 1)
     if len(data) > MAX_CODE_BYTES:
         raise HTTPException(413, f"a model file may be at most {MAX_CODE_BYTES} bytes")
