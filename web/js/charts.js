@@ -91,7 +91,8 @@ export class ChartPanel {
 
   draw() {
     if (!this.el.isConnected) return;
-    const shape = `${this.series.length}|${this.view.smoothing > 0}|${this.view.logY}|${this.view.xMode}|${cssVar("--fg")}`;
+    const v = this.view;
+    const shape = `${this.series.length}|${v.smoothing > 0}|${v.logY}|${v.xMode}|${cssVar("--fg")}`;
     const data = this.data();
     if (shape !== this.shape || !this.plot) this.build(shape, data);
     else this.plot.setData(data, !this.zoomed);
@@ -199,7 +200,9 @@ export class ChartPanel {
 /** A y tick with as many decimals as the tick spacing needs (uPlot's default rounds 0.0015 to 0.002). */
 function tick(v, incr) {
   if (v === 0) return "0";
-  if (Math.abs(v) >= 1e6 || incr < 1e-4) return v.toExponential(Math.max(0, Math.ceil(-Math.log10(incr / Math.abs(v)))));
+  if (Math.abs(v) >= 1e6 || incr < 1e-4) {
+    return v.toExponential(Math.max(0, Math.ceil(-Math.log10(incr / Math.abs(v)))));
+  }
   return v.toFixed(Math.max(0, Math.ceil(-Math.log10(incr) - 1e-9)));
 }
 

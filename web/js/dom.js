@@ -43,6 +43,11 @@ export function section(title, id, ...children) {
   return h("section", { class: "card", id }, h("h2", {}, title), ...children);
 }
 
+/** A table header row of column titles. */
+export function thead(columns) {
+  return h("thead", {}, h("tr", {}, columns.map((c) => h("th", { scope: "col" }, c))));
+}
+
 /** An inline alert; kind is "error" or "info". */
 export function notice(text, kind = "error", attrs = {}) {
   return h("p", { class: `notice ${kind}`, role: kind === "error" ? "alert" : "status", ...attrs }, text);

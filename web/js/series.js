@@ -103,7 +103,8 @@ export class Series {
     const c = this.coarse;
     const pick = (keep) => {
       const idx = c.steps.map((s, i) => (keep(s) ? i : -1)).filter((i) => i >= 0);
-      return { steps: idx.map((i) => c.steps[i]), values: idx.map((i) => c.values[i]), times: idx.map((i) => c.times[i]) };
+      const take = (arr) => idx.map((i) => arr[i]);
+      return { steps: take(c.steps), values: take(c.values), times: take(c.times) };
     };
     const before = pick((s) => s < lo);
     const after = pick((s) => s > hi);

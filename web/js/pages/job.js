@@ -40,7 +40,8 @@ function downloadsPanel(job, metrics) {
   return { fill, el: section("Downloads", "job-downloads",
     h("div", { class: "toolbar" }, h("label", { for: "series-pick" }, "Series "), pick, series("csv"), series("json"),
       downloadButton("TensorBoard events (.tar.gz)",
-        () => downloadRoute(`/jobs/${job.id}/tensorboard`, `job-${job.id}-tensorboard.tar.gz`), { id: "download-tensorboard" }))) };
+        () => downloadRoute(`/jobs/${job.id}/tensorboard`, `job-${job.id}-tensorboard.tar.gz`),
+        { id: "download-tensorboard" }))) };
 }
 
 export async function jobPage(root, id) {

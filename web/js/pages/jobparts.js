@@ -1,6 +1,6 @@
 // The job page's panels below the charts: error, config, model, logs, checkpoints.
 import { api, ApiError, raw } from "../api.js";
-import { h, mount, notice, section } from "../dom.js";
+import { h, mount, notice, section, thead } from "../dom.js";
 import { downloadButton, downloadRoute } from "../download.js";
 import { bytes, num, when } from "../format.js";
 import { renderGraph } from "../graph.js";
@@ -44,7 +44,7 @@ export function modelPanel(jobId) {
 
 function summaryTable(rows) {
   return h("table", { class: "summary" },
-    h("thead", {}, h("tr", {}, ["path", "type", "output shape", "parameters"].map((c) => h("th", { scope: "col" }, c)))),
+    thead(["path", "type", "output shape", "parameters"]),
     h("tbody", {}, rows.map((r) => h("tr", {},
       h("td", { class: "mono" }, r.path), h("td", {}, r.type),
       h("td", { class: "mono" }, JSON.stringify(r.output_shape)), h("td", { class: "num" }, num(r.parameters))))));
@@ -89,12 +89,13 @@ export function checkpointPanel(jobId) {
 function checkpointTable(jobId, rows) {
   const metrics = (m) => Object.entries(m || {}).map(([k, v]) => `${k} ${num(v)}`).join(", ");
   return h("table", { class: "checkpoints" },
-    h("thead", {}, h("tr", {}, ["step", "epoch", "metrics", "size", "saved", "download"].map((c) => h("th", { scope: "col" }, c)))),
+    thead(["step", "epoch", "metrics", "size", "saved", "download"]),
     h("tbody", {}, rows.map((c) => h("tr", { dataset: { step: c.step } },
       h("td", { class: "num" }, c.step), h("td", { class: "num" }, c.epoch), h("td", {}, metrics(c.metrics)),
       h("td", { class: "num" }, bytes(c.size_bytes)), h("td", {}, when(c.created_at)),
       h("td", {},
-        downloadButton(".pt", () => downloadRoute(`/jobs/${jobId}/checkpoints/${c.step}`, `job-${jobId}-step-${c.step}.pt`)),
+        downloadButton(".pt",
+          () => downloadRoute(`/jobs/${jobId}/checkpoints/${c.step}`, `job-${jobId}-step-${c.step}.pt`)),
         " ",
         downloadButton(".safetensors", () => downloadRoute(`/jobs/${jobId}/checkpoints/${c.step}?format=safetensors`,
           `job-${jobId}-step-${c.step}.safetensors`)))))));

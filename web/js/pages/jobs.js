@@ -1,7 +1,7 @@
 // The jobs list: live status and progress over one multiplexed event stream, plus a light refresh
 // of the list itself so new jobs appear.
 import { api, query } from "../api.js";
-import { h, mount, notice } from "../dom.js";
+import { h, mount, notice, thead } from "../dom.js";
 import { age, keyMetric, num, progressFraction } from "../format.js";
 import { navigate } from "../router.js";
 import { FINISHED, streamJobs } from "../sse.js";
@@ -48,10 +48,11 @@ export async function jobsPage(root) {
     if (selected.size) navigate(`/compare?jobs=${[...selected].join(",")}`);
   } }, "Compare selected");
   mount(root, h("h1", {}, "Jobs"),
-    h("div", { class: "toolbar" }, status, text, compare, h("a", { href: "/new", "data-nav": true, class: "button" }, "New job")),
+    h("div", { class: "toolbar" }, status, text, compare,
+      h("a", { href: "/new", "data-nav": true, class: "button" }, "New job")),
     message,
     h("table", { class: "jobs", id: "jobs-table" },
-      h("thead", {}, h("tr", {}, ["", "name", "status", "progress", "key metric", "age"].map((c) => h("th", { scope: "col" }, c)))),
+      thead(["", "name", "status", "progress", "key metric", "age"]),
       tbody));
 
   function draw() {

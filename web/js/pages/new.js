@@ -36,7 +36,10 @@ async function resolveModel(f, spec, cache) {
   }
   // Resubmitting an unchanged spec reuses the model created the first time.
   const key = `${f.name.value}\u0000${JSON.stringify(spec)}`;
-  if (!cache.has(key)) cache.set(key, (await api("/models", { method: "POST", body: { name: f.name.value || "model", spec } })).id);
+  if (!cache.has(key)) {
+    const model = await api("/models", { method: "POST", body: { name: f.name.value || "model", spec } });
+    cache.set(key, model.id);
+  }
   return cache.get(key);
 }
 

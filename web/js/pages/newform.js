@@ -38,11 +38,13 @@ const errorSlot = (id) => h("div", { id, class: "field-error", role: "alert", hi
 export function datasetFields(datasets) {
   const f = {
     existing: h("select", { id: "dataset-select", "aria-label": "Dataset" },
-      datasets.map((d) => h("option", { value: d.id }, `${d.name} #${d.id} (${d.num_samples} samples, [${d.input_shape}])`))),
+      datasets.map((d) => h("option", { value: d.id },
+        `${d.name} #${d.id} (${d.num_samples} samples, [${d.input_shape}])`))),
     builtin: h("select", { id: "builtin-select", "aria-label": "Builtin dataset" },
       BUILTINS.map((n) => h("option", { value: n }, n))),
     file: h("input", { type: "file", id: "dataset-file", accept: ".csv,.npz,.zip", "aria-label": "Dataset file" }),
-    target: h("input", { id: "dataset-target", placeholder: "target column (CSV; default last)", "aria-label": "Target column" }),
+    target: h("input", { id: "dataset-target", placeholder: "target column (CSV; default last)",
+      "aria-label": "Target column" }),
     error: errorSlot("dataset-error"),
   };
   const panels = { existing: h("div", {}, f.existing), builtin: h("div", {}, f.builtin),
