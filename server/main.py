@@ -11,6 +11,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
 from server.api import errors
+from server.api.limits import BodyLimit
 from server.api.routes import (
     checkpoints,
     datasets,
@@ -84,8 +85,8 @@ def create_app() -> FastAPI:
     settings = get_settings()
     app = FastAPI(title="Torchyard", version="1", lifespan=lifespan,
                   description="Training-as-a-service for PyTorch. Every route but /api/v1/health needs "
-                              "`Authorization: Bearer <token>`.",
-                  max_body_size=settings.max_upload_bytes + MULTIPART_SLACK)
+                              "`Authorization: Bearer <token>`.")
+    app.add_middleware(BodyLimit, max_bytes=settings.max_upload_bytes + MULTIPART_SLACK)
     errors.install(app)
     app.include_router(api_router())
     mount_dashboard(app)

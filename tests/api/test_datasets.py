@@ -95,7 +95,13 @@ def test_upload_streamed_without_length_is_cut_at_413(client: TestClient, alice:
 
     response = client.post("/api/v1/datasets", headers={
         **alice, "Content-Type": f"multipart/form-data; boundary={boundary}"}, content=body())
-    assert response.status_code == 413
+    assert response.status_code == 413 and "limit" in response.json()["detail"]
+
+
+def test_upload_with_too_large_content_length_is_413_up_front(client: TestClient, alice: Headers) -> None:
+    big = b"a" * (SMALL_UPLOAD_LIMIT + 2 * 1024 * 1024)
+    response = client.post("/api/v1/datasets", headers=alice, files={"file": ("a.csv", big)})
+    assert response.status_code == 413 and "limit" in response.json()["detail"]
 
 
 def test_upload_same_file_twice_stores_one_blob(api: Api, alice: Headers) -> None:
