@@ -1,6 +1,7 @@
 """The new-job form: submit and watch the job live; the server's validation errors at their field."""
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -87,4 +88,42 @@ def test_submit_unknown_config_key_shows_error_at_config(signed_in: Tab) -> None
     error.wait_for()
     text = error.text_content() or ""
     assert "line 3" in text and "epochz" in text, text
+    tab.assert_clean()
+
+
+def test_submit_uploaded_csv_creates_dataset_and_job(signed_in: Tab, member: Member, tmp_path: Path) -> None:
+    tab = signed_in
+    table = tmp_path / "two-blobs.csv"
+    rows = [f"{i % 7 / 7:.3f},{(i * 3) % 5 / 5:.3f},{'a' if i % 2 else 'b'}" for i in range(60)]
+    table.write_text("x1,x2,label\n" + "\n".join(rows) + "\n")
+    tab.open("/new")
+    tab.page.check("input[name=dataset-source][value=upload]")
+    tab.page.set_input_files("#dataset-file", str(table))
+    spec = {"layers": [{"type": "Linear", "out_features": 8}, {"type": "ReLU"},
+                       {"type": "Linear", "out_features": 2}]}
+    tab.page.fill("#model-spec", json.dumps(spec))
+    tab.page.fill("#job-config", json.dumps({"epochs": 1}))
+    tab.page.click("#submit-job")
+    tab.page.wait_for_url("**/jobs/*")
+    job = member.get(f"/jobs/{int(tab.page.url.rsplit('/', 1)[1])}")
+    dataset = member.get(f"/datasets/{job['dataset_id']}")
+    assert (dataset["format"], dataset["num_samples"], dataset["input_shape"]) == ("csv", 60, [2])
+    assert dataset["target"]["kind"] == "classes" and dataset["target"]["num_classes"] == 2
+    tab.assert_clean()
+
+
+def test_submit_shape_mismatch_shows_error_at_model(signed_in: Tab) -> None:
+    tab = signed_in
+    tab.open("/new")
+    # digits has 10 classes; a 3-way output is refused at POST /jobs, before anything is queued.
+    spec = {"layers": [{"type": "Linear", "out_features": 3}]}
+    tab.page.fill("#model-spec", json.dumps(spec, indent=2))
+    tab.page.click("#submit-job")
+    error = tab.page.locator("#model-fieldset #spec-error:not([hidden])")
+    error.wait_for()
+    text = error.text_content() or ""
+    # The loc names the last layer, so the message points at its line of the spec.
+    assert "line 3, layers[0]" in text and "[10]" in text, text
+    assert tab.page.url.endswith("/new")
+    tab.shot("shape-mismatch")
     tab.assert_clean()
