@@ -4,11 +4,13 @@ Readers poll it by id, so streams survive API restarts and work on SQLite. publi
 best-effort wake-up over Redis pub/sub for processes that want to react sooner than their poll.
 """
 
+import json
 import logging
+import math
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
 from server.core.config import get_settings
@@ -19,13 +21,33 @@ CHANNEL_PREFIX = "torchyard:events:"
 KINDS = ("metric", "status", "log")
 
 
+def _finite(data: Any) -> Any:
+    """The same data with NaN/Infinity as null: JSON (and Postgres' json type) cannot hold them."""
+    if isinstance(data, float):
+        return data if math.isfinite(data) else None
+    if isinstance(data, dict):
+        return {k: _finite(v) for k, v in data.items()}
+    if isinstance(data, list | tuple):
+        return [_finite(v) for v in data]
+    return data
+
+
+def to_json(data: Any) -> str:
+    """Compact JSON (metric batches are large); non-finite floats become null."""
+    try:
+        return json.dumps(data, separators=(",", ":"), allow_nan=False)
+    except ValueError:
+        return json.dumps(_finite(data), separators=(",", ":"), allow_nan=False)
+
+
 def append_event(session: Session, job_id: int, kind: str, data: Any) -> int:
     """Add one event in the caller's transaction; returns its id (the SSE `id`)."""
     if kind not in KINDS:
         raise ValueError(f"event kind must be one of {KINDS}, not {kind!r}")
-    return int(session.execute(
-        insert(Event).values(job_id=job_id, kind=kind, data=data).returning(Event.id)
-    ).scalar_one())
+    # Pre-serialised text skips the ORM's JSON encoder; Postgres casts it to json.
+    data_sql = "CAST(:data AS json)" if session.get_bind().dialect.name == "postgresql" else ":data"
+    stmt = text(f"INSERT INTO events (job_id, kind, data) VALUES (:job_id, :kind, {data_sql}) RETURNING id")
+    return int(session.execute(stmt, {"job_id": job_id, "kind": kind, "data": to_json(data)}).scalar_one())
 
 
 def events_after(session: Session, job_ids: list[int], after_id: int, limit: int) -> list[Event]:

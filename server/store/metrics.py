@@ -92,7 +92,7 @@ def _copy_points(session: Session, job_id: int, points: list[Point]) -> None:
 
 
 def _insert_points(session: Session, job_id: int, points: Sequence[Point]) -> list[Point]:
-    """Insert the points not stored yet (first of duplicates wins) and return them sorted by (name, step).
+    """Insert the points not stored yet (first of duplicates wins) and return them in the order given.
 
     The caller holds the job's row lock, so nobody else inserts this job's points meanwhile.
     """
@@ -103,7 +103,7 @@ def _insert_points(session: Session, job_id: int, points: Sequence[Point]) -> li
     if not unique:
         return []
     existing = _existing(session, job_id, list(unique.values()))
-    fresh = sorted(p for k, p in unique.items() if k not in existing)
+    fresh = [p for k, p in unique.items() if k not in existing] if existing else list(unique.values())
     if not fresh:
         return []
     if _is_pg(session):
@@ -165,7 +165,7 @@ def write_points(session: Session, job_id: int, attempt: int,
     times = np.fromiter((r[3] for r in inserted), np.float64, len(inserted))
     _upsert_rollups(session, job_id, *_rollup_rows(names, steps, values, times))
     append_event(session, job_id, "metric", [
-        {"job_id": job_id, "name": n, "step": s, "value": _finite(v), "time": t} for n, s, v, t in inserted])
+        {"job_id": job_id, "name": n, "step": s, "value": v, "time": t} for n, s, v, t in inserted])
     latest: dict[str, tuple[int, float]] = {}
     for n, s, v, _t in inserted:
         if n not in latest or s >= latest[n][0]:
