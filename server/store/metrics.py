@@ -1,59 +1,19 @@
 """Metric points: fenced batched writes (with write-time rollups) and downsampled series reads."""
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-from sqlalchemy import func, insert, select, text, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session
 
 from server.store.downsample import Aggregates, group_points, merge
 from server.store.events import append_event, last_event_id
 from server.store.models import Job, MetricPoint, MetricRollup
-
-# Rollup bucket widths in steps; a read picks the coarsest one that still gives enough buckets.
-LEVELS = (16, 256, 4096, 65536)
-Point = tuple[str, int, float, float]  # (name, step, value, time)
+from server.store.rollups import LEVELS, ROLLUP_COLUMNS, Point, is_pg, upsert_rollups
 
 PG_COPY = "COPY metric_points (job_id, name, step, value, time) FROM STDIN (FORMAT BINARY)"
-
-ROLLUP_COLUMNS = ("count", "min_step", "min_value", "min_time", "max_step", "max_value", "max_time",
-                  "last_step", "last_value", "last_time")
-
-
-def _on_conflict() -> str:
-    def pick(cond: str, col: str) -> str:
-        return f"{col} = CASE WHEN {cond} THEN excluded.{col} ELSE metric_rollups.{col} END"
-
-    lower = "excluded.min_value < metric_rollups.min_value"
-    higher = "excluded.max_value > metric_rollups.max_value"
-    later = "excluded.last_step > metric_rollups.last_step"
-    sets = ["count = metric_rollups.count + excluded.count"]
-    sets += [pick(lower, c) for c in ("min_step", "min_value", "min_time")]
-    sets += [pick(higher, c) for c in ("max_step", "max_value", "max_time")]
-    sets += [pick(later, c) for c in ("last_step", "last_value", "last_time")]
-    return " ON CONFLICT (job_id, name, width, bucket) DO UPDATE SET " + ", ".join(sets)
-
-
-_COLS = "job_id, name, width, bucket, " + ", ".join(ROLLUP_COLUMNS)
-PG_ROLLUP = text(
-    f"INSERT INTO metric_rollups ({_COLS}) SELECT :job_id, (CAST(:labels AS text[]))[u.i], u.width, "
-    "u.bucket, " + ", ".join(f"u.{c}" for c in ROLLUP_COLUMNS) + " FROM unnest("
-    "CAST(:name AS int[]), CAST(:width AS int[]), CAST(:bucket AS bigint[]), CAST(:count AS bigint[]), "
-    "CAST(:min_step AS bigint[]), CAST(:min_value AS float8[]), CAST(:min_time AS float8[]), "
-    "CAST(:max_step AS bigint[]), CAST(:max_value AS float8[]), CAST(:max_time AS float8[]), "
-    "CAST(:last_step AS bigint[]), CAST(:last_value AS float8[]), CAST(:last_time AS float8[])) "
-    "AS u(i, width, bucket, " + ", ".join(ROLLUP_COLUMNS) + ")"
-    + _on_conflict())
-SQLITE_ROLLUP = text(
-    f"INSERT INTO metric_rollups ({_COLS}) VALUES (:job_id, :name, :width, :bucket, "
-    + ", ".join(f":{c}" for c in ROLLUP_COLUMNS) + ")" + _on_conflict())
-
-
-def _is_pg(session: Session) -> bool:
-    return session.get_bind().dialect.name == "postgresql"
-
 
 def _lock_job(session: Session, job_id: int, attempt: int) -> dict[str, Any] | None:
     """Row-lock the job if `attempt` still owns it (the fence); returns its summary, else None."""
@@ -67,10 +27,6 @@ def _lock_job(session: Session, job_id: int, attempt: int) -> dict[str, Any] | N
 def _finite(value: float) -> float | None:
     # JSON (and Postgres' json type) has no NaN or Infinity: such a value is shown as null.
     return value if math.isfinite(value) else None
-
-
-def _pg_array(items: Iterable[Any]) -> str:
-    return "{" + ",".join(map(repr, items)) + "}"
 
 
 def _existing(session: Session, job_id: int, points: list[Point]) -> set[tuple[str, int]]:
@@ -106,7 +62,7 @@ def _insert_points(session: Session, job_id: int, points: Sequence[Point]) -> li
     fresh = [p for k, p in unique.items() if k not in existing] if existing else list(unique.values())
     if not fresh:
         return []
-    if _is_pg(session):
+    if is_pg(session):
         _copy_points(session, job_id, fresh)
     else:
         session.execute(insert(MetricPoint).prefix_with("OR IGNORE"), [
@@ -114,32 +70,15 @@ def _insert_points(session: Session, job_id: int, points: Sequence[Point]) -> li
     return fresh
 
 
-def _rollup_rows(names: list[str], steps: np.ndarray, values: np.ndarray,
-                 times: np.ndarray) -> tuple[list[str], dict[str, list[Any]]]:
-    """Aggregate points per (name, level, bucket): (labels, columns with `name` as a label index)."""
-    labels, name_idx = np.unique(np.array(names, dtype=object), return_inverse=True)
-    cols: dict[str, list[Any]] = {c: [] for c in ("name", "width", "bucket", *ROLLUP_COLUMNS)}
-    for width in LEVELS:
-        buckets = steps // width
-        keys = name_idx.astype(np.int64) * (1 << 40) + buckets  # steps stay far below 2**40 * width
-        group_keys, agg = group_points(keys, steps, values, times)
-        cols["name"] += (group_keys >> 40).tolist()
-        cols["width"] += [width] * len(group_keys)
-        cols["bucket"] += (group_keys & ((1 << 40) - 1)).tolist()
-        for c in ROLLUP_COLUMNS:
-            cols[c] += getattr(agg, c).tolist()
-    return [str(n) for n in labels], cols
-
-
-def _upsert_rollups(session: Session, job_id: int, labels: list[str], cols: dict[str, list[Any]]) -> None:
-    if _is_pg(session):
-        arrays = {c: _pg_array(i + 1 for i in v) if c == "name" else _pg_array(v) for c, v in cols.items()}
-        session.execute(PG_ROLLUP, {"job_id": job_id, "labels": labels, **arrays})
-        return
-    rows = [dict(zip(cols, r, strict=True), job_id=job_id) for r in zip(*cols.values(), strict=True)]
-    for row in rows:
-        row["name"] = labels[row["name"]]
-    session.execute(SQLITE_ROLLUP, rows)
+def _update_summary(session: Session, job_id: int, summary: dict[str, Any], points: list[Point]) -> None:
+    """Keep jobs.summary's last value per name (the value at the highest step of this batch)."""
+    latest: dict[str, tuple[int, float]] = {}
+    for n, s, v, _t in points:
+        if n not in latest or s >= latest[n][0]:
+            latest[n] = (s, v)
+    summary.update({n: _finite(v) for n, (_s, v) in latest.items()})
+    session.execute(update(Job).where(Job.id == job_id).values(summary=summary)
+                    .execution_options(synchronize_session=False))
 
 
 def write_points(session: Session, job_id: int, attempt: int,
@@ -159,20 +98,10 @@ def write_points(session: Session, job_id: int, attempt: int,
     inserted = _insert_points(session, job_id, points)
     if not inserted:
         return 0
-    names = [r[0] for r in inserted]
-    steps = np.fromiter((r[1] for r in inserted), np.int64, len(inserted))
-    values = np.fromiter((r[2] for r in inserted), np.float64, len(inserted))
-    times = np.fromiter((r[3] for r in inserted), np.float64, len(inserted))
-    _upsert_rollups(session, job_id, *_rollup_rows(names, steps, values, times))
+    upsert_rollups(session, job_id, inserted)
     append_event(session, job_id, "metric", [
         {"job_id": job_id, "name": n, "step": s, "value": v, "time": t} for n, s, v, t in inserted])
-    latest: dict[str, tuple[int, float]] = {}
-    for n, s, v, _t in inserted:
-        if n not in latest or s >= latest[n][0]:
-            latest[n] = (s, v)
-    summary.update({n: _finite(v) for n, (_s, v) in latest.items()})
-    session.execute(update(Job).where(Job.id == job_id).values(summary=summary)
-                    .execution_options(synchronize_session=False))
+    _update_summary(session, job_id, summary, inserted)
     return len(inserted)
 
 
