@@ -36,6 +36,10 @@ class TensorBatches:
         where = device if self.on_device else torch.device("cpu")
         self.x = x.to(where)
         self.y = None if y is None else y.to(where)
+        if not self.on_device and device.type == "cuda":
+            # pinned host memory lets the per-batch copies run asynchronously
+            self.x = self.x.pin_memory()
+            self.y = None if self.y is None else self.y.pin_memory()
         self.device, self.batch_size, self.drop_last = device, batch_size, drop_last
         self.n = len(x)
         self.length = num_batches(self.n, batch_size, drop_last)

@@ -102,24 +102,26 @@ class SupervisedStepper:
 
     @torch.no_grad()
     def evaluate(self, batches: Iterator[Batch]) -> dict[str, float]:
+        """Sample-weighted means; sums stay on the device until one transfer at the end."""
         self.model.eval()
-        n, loss_sum, correct, abs_err = 0, 0.0, 0, 0.0
+        n, sums = 0, []
         for xb, yb in batches:
             loss, out = self.loss(xb, yb)
             size = len(xb)
-            n, loss_sum = n + size, loss_sum + float(loss) * size
+            n += size
+            extra = torch.zeros((), device=loss.device)  # correct predictions, or absolute error sum
             if self.task == "classification" and yb is not None:
-                correct += int((self._predict(out) == yb).sum())
+                extra = (self._predict(out) == yb).sum().float()
             elif self.task == "regression" and yb is not None:
-                abs_err += float((out.float() - self.target(xb, yb, out).float()).abs().mean()) * size
+                extra = (out.float() - self.target(xb, yb, out).float()).abs().mean() * size
+            sums.append(torch.stack([loss.float() * size, extra]))
         self.model.train()
         if n == 0:
             return {}
+        loss_sum, extra_sum = torch.stack(sums).sum(0).tolist()
         metrics = {"val_loss": loss_sum / n}
-        if self.task == "classification":
-            metrics["val_accuracy"] = correct / n
-        elif self.task == "regression":
-            metrics["val_mae"] = abs_err / n
+        if self.task in ("classification", "regression"):
+            metrics["val_accuracy" if self.task == "classification" else "val_mae"] = extra_sum / n
         return metrics
 
     def _predict(self, out: Tensor) -> Tensor:

@@ -12,12 +12,13 @@ from dl.config import TrainConfig
 from dl.data import ArrayData, apply_normalization, fit_normalization, split_indices
 from dl.errors import ConfigError, DLError
 from dl.gan import GanStepper
-from dl.loaders import TensorBatches, make_batches
+from dl.loaders import LoaderBatches, TensorBatches, make_batches
 from dl.loop import Loop, Stepper
 from dl.optim import build_loss, build_optimizer, build_scheduler
-from dl.plan import DEFAULT_LOSS, resolve_task
+from dl.plan import resolve_task
 from dl.tasks import Amp, SupervisedStepper
 
+Batches = TensorBatches | LoaderBatches
 __all__ = ["Callback", "CallbackList", "Checkpoint", "MetricPoint", "NullCallback", "TrainResult", "train",
            "resolve_device"]
 
@@ -106,6 +107,30 @@ def _announce(cb: Callback, model: nn.Module, example: Tensor, info: dict[str, A
     cb.on_train_start(info)
 
 
+def _loaders(x_tr: Tensor, y_tr: Tensor | None, x_val: Tensor, y_val: Tensor | None, config: TrainConfig,
+             dev: torch.device, sampler: Iterable[int] | None,
+             collate_fn: Callable[[list[Any]], Any] | None) -> tuple[Batches, TensorBatches | None]:
+    if len(x_tr) == 0 or (config.drop_last and len(x_tr) < config.batch_size):
+        raise ConfigError(("batch_size",), f"the training split has {len(x_tr)} samples: too few for "
+                          f"batch_size {config.batch_size}{' with drop_last' if config.drop_last else ''}")
+    train_b = make_batches(x_tr, y_tr, config.batch_size, config.drop_last, dev,
+                           num_workers=config.num_workers, pin_memory=config.pin_memory,
+                           sampler=sampler, collate_fn=collate_fn)
+    val_b = TensorBatches(x_val, y_val, config.batch_size, False, dev) if len(x_val) else None
+    return train_b, val_b
+
+
+def _loop(stepper: Stepper, train_b: Batches, val_b: TensorBatches | None, config: TrainConfig,
+          cb: Callback) -> Loop:
+    """The loop with its schedulers; OneCycleLR spans the run's optimizer steps."""
+    steps_per_epoch = math.ceil(len(train_b) / config.grad_accum_steps)
+    total = steps_per_epoch * config.epochs
+    total = min(total, config.max_steps) if config.max_steps else total
+    sched = config.scheduler
+    schedulers = [build_scheduler(sched, opt, total) for opt in stepper.optimizers] if sched else []
+    return Loop(stepper, schedulers, sched["type"] if sched else None, train_b, val_b, config, cb, total)
+
+
 def train(model: nn.Module, data: ArrayData, config: TrainConfig, *, callbacks: Callback | None = None,
           resume: dict[str, Any] | None = None, device: str | None = None,
           init_weights: dict[str, Tensor] | None = None, sampler: Iterable[int] | None = None,
@@ -116,31 +141,20 @@ def train(model: nn.Module, data: ArrayData, config: TrainConfig, *, callbacks: 
     dev = resolve_device(device or config.device)
     task, loss_name = resolve_task(data.info, config, hasattr(model, "generator"))
     x_tr, y_tr, x_val, y_val, norm = _split(data, config)
-    if len(x_tr) == 0 or (config.drop_last and len(x_tr) < config.batch_size):
-        raise ConfigError(("batch_size",), f"the training split has {len(x_tr)} samples: too few for "
-                          f"batch_size {config.batch_size}{' with drop_last' if config.drop_last else ''}")
-    train_b = make_batches(x_tr, y_tr, config.batch_size, config.drop_last, dev,
-                           num_workers=config.num_workers, pin_memory=config.pin_memory,
-                           sampler=sampler, collate_fn=collate_fn)
-    val_b = TensorBatches(x_val, y_val, config.batch_size, False, dev) if len(x_val) else None
+    train_b, val_b = _loaders(x_tr, y_tr, x_val, y_val, config, dev, sampler, collate_fn)
     _prepare_model(model, config, None if resume else init_weights, dev)
     if resume is not None:
         model.load_state_dict(resume["model"])
     else:
         torch.manual_seed(config.seed)  # dropout and GAN noise
-    stepper = _stepper(model, task, loss_name or DEFAULT_LOSS[task], config, dev)
-    steps_per_epoch = math.ceil(len(train_b) / config.grad_accum_steps)
-    total = steps_per_epoch * config.epochs
-    total = min(total, config.max_steps) if config.max_steps else total
-    sched = config.scheduler
-    schedulers = [build_scheduler(sched, opt, total) for opt in stepper.optimizers] if sched else []
-    loop = Loop(stepper, schedulers, sched["type"] if sched else None, train_b, val_b, config, cb, total)
+    stepper = _stepper(model, task, loss_name, config, dev)
+    loop = _loop(stepper, train_b, val_b, config, cb)
     if resume is not None:
         loop.load(resume, dev)
-    example = x_tr[: min(2, len(x_tr))].to(dev)
-    _announce(cb, model, example, {"total_steps": total, "epochs": config.epochs, "task": task,
-                                    "steps_per_epoch": steps_per_epoch,
-                                    "model": _describe(model, data.info.input_shape)})
+    _announce(cb, model, x_tr[:2].to(dev), {
+        "total_steps": loop.total_steps, "epochs": config.epochs, "task": task,
+        "steps_per_epoch": math.ceil(len(train_b) / config.grad_accum_steps),
+        "model": _describe(model, data.info.input_shape)})
     result = loop.run()
     result.normalization = norm
     cb.on_train_end(result)
