@@ -94,3 +94,41 @@ def test_failed_job_shows_its_error(signed_in: Tab, member: Member) -> None:
     tab.page.wait_for_selector("#job-model table.summary")
     tab.shot("job-failed")
     tab.assert_clean()
+
+
+def test_chart_hover_zoom_reset_and_smoothing(signed_in: Tab, finished_job: int) -> None:
+    tab = signed_in
+    tab.open(f"/jobs/{finished_job}")
+    tab.series("train_loss", finished_job).wait_for()
+    chart = tab.page.locator('figure.chart[data-metric="train_loss"]')
+    box = chart.locator(".u-over").bounding_box()
+    assert box is not None
+    x, y = box["x"] + box["width"] * 0.9, box["y"] + box["height"] / 2
+
+    def step_under_cursor() -> int:
+        tab.page.mouse.move(x - 3, y)  # a real move, even when the pointer already rests there
+        tab.page.mouse.move(x, y)
+        text = chart.locator(".cursor-x").text_content() or ""
+        assert text.startswith("at step "), text
+        return int(text.removeprefix("at step "))
+
+    tab.page.fill("#smoothing", "0.9")  # hover shows the raw value and the smoothed one
+    overview = step_under_cursor()
+    assert "(smoothed" in (chart.locator(".series-tag .hover").text_content() or "")
+
+    tab.page.mouse.move(box["x"] + box["width"] * 0.5, y)
+    tab.page.mouse.down()
+    tab.page.mouse.move(box["x"] + box["width"] * 0.7, y, steps=4)
+    tab.page.mouse.up()
+    zoomed = step_under_cursor()
+    assert zoomed < overview, "near the right edge, the zoomed chart shows an earlier step"
+
+    tab.page.click("#reset-zoom")
+    wait_until(lambda: step_under_cursor() == overview, 5, "the zoom reset")
+
+    tab.page.fill("#smoothing", "0")
+    tab.page.check("#log-y")
+    step_under_cursor()
+    assert "(smoothed" not in (chart.locator(".series-tag .hover").text_content() or "")
+    tab.shot("chart-log-unsmoothed")
+    tab.assert_clean()

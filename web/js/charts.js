@@ -124,7 +124,10 @@ export class ChartPanel {
     const opts = {
       width: this.width(), height: 240,
       scales: { x: { time: false }, y: { distr: this.view.logY ? 3 : 1 } },
-      axes: [xAxis, { ...axis, size: 64, values: (_u, ticks, _i, _space, incr) => ticks.map((v) => tick(v, incr)) }],
+      axes: [xAxis, { ...axis, size: 64, values: (_u, ticks, _i, _space, incr) => ticks.map((v) => {
+        if (v === null || v === undefined) return ""; // log axes leave some ticks unlabelled
+        return this.view.logY ? String(+v.toPrecision(3)) : tick(v, incr);
+      }) }],
       series: [{}, ...this.series.flatMap((s) => this.seriesOpts(s))],
       cursor: { drag: { x: true, y: false } },
       legend: { show: false },
@@ -141,6 +144,14 @@ export class ChartPanel {
       this.zoomed = false;
       this.style.onZoom?.(this, null, null);
     });
+  }
+
+  /** What a double-click does, for the keyboard's reset button. */
+  resetZoom() {
+    if (!this.zoomed) return;
+    this.zoomed = false;
+    this.style.onZoom?.(this, null, null);
+    this.update();
   }
 
   seriesOpts(s) {

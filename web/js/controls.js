@@ -12,8 +12,8 @@ export function loadView() {
   }
 }
 
-/** Build the toolbar; onChange(view) runs after every change. */
-export function chartControls(onChange) {
+/** Build the toolbar; onChange(view) runs after every change, onReset() resets the charts' zoom. */
+export function chartControls(onChange, onReset) {
   const view = loadView();
   const changed = () => {
     localStorage.setItem(KEY, JSON.stringify(view));
@@ -40,6 +40,7 @@ export function chartControls(onChange) {
     h("label", { for: "smoothing" }, "Smoothing "), slider, readout,
     h("label", {}, log, " log y"),
     h("label", { for: "x-mode" }, "x axis "), xMode,
+    h("button", { type: "button", id: "reset-zoom", onclick: () => onReset() }, "Reset zoom"),
     h("span", { class: "muted hint" }, "drag to zoom, double-click to reset"));
   return { el, view: { ...view } };
 }

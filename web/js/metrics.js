@@ -119,6 +119,10 @@ export class MetricsView {
     panel.update();
   }
 
+  resetZoom() {
+    for (const panel of this.panels.values()) panel.resetZoom();
+  }
+
   setView(view) {
     this.view = view;
     for (const panel of this.panels.values()) panel.setView(view);

@@ -44,7 +44,7 @@ export async function comparePage(root) {
   const message = h("div", {});
   let view = null;
   let stream = { close() {} };
-  const controls = chartControls((v) => view?.setView(v));
+  const controls = chartControls((v) => view?.setView(v), () => view?.resetZoom());
   const stop = () => {
     stream.close();
     view?.destroy();

@@ -49,7 +49,7 @@ export async function jobPage(root, id) {
   const head = h("div", {});
   const status = h("div", { id: "cancel-status" });
   const charts = h("div", { class: "charts", id: "charts" });
-  const controls = chartControls((view) => metrics.setView(view));
+  const controls = chartControls((view) => metrics.setView(view), () => metrics.resetZoom());
   const errors = errorPanel();
   const model = modelPanel(id);
   const logs = logPanel(id);

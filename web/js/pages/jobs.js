@@ -8,6 +8,7 @@ import { FINISHED, streamJobs } from "../sse.js";
 
 const STATUSES = ["queued", "running", "succeeded", "failed", "cancelled"];
 const REFRESH_MS = 10_000;
+const LIMIT = 200;
 
 export function statusBadge(status) {
   return h("span", { class: `status status-${status}`, "data-status": status }, status);
@@ -96,10 +97,11 @@ export async function jobsPage(root) {
   }
   async function refresh() {
     try {
-      const body = await api(`/jobs${query({ limit: 200 })}`);
+      const body = await api(`/jobs${query({ limit: LIMIT })}`);
       jobs.clear();
       for (const j of body.data) jobs.set(j.id, j);
-      mount(message);
+      mount(message, body.count > body.data.length
+        ? h("p", { class: "muted" }, `Showing the newest ${body.data.length} of ${body.count} jobs.`) : null);
       draw();
       restream();
     } catch (err) {
