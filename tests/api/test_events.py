@@ -138,3 +138,20 @@ def test_stream_bad_cursor_or_job_list_is_422(client: TestClient, alice: Headers
     assert client.get(f"/api/v1/jobs/{job_id}/events?after=abc", headers=alice).status_code == 422
     assert client.get("/api/v1/events", headers=alice).status_code == 422
     assert client.get("/api/v1/events?job=99999999", headers=alice).status_code == 404
+
+
+def test_stream_dropped_by_the_client_holds_no_connection(api: Api, alice: Headers) -> None:
+    from server.core.db import get_engine
+
+    job_id = running_job(api, alice)
+    with api.session() as session:
+        append_event(session, job_id, "log", {"job_id": job_id, "line": "one"})
+        session.commit()
+    with api.client.stream("GET", f"/api/v1/jobs/{job_id}/events?after=0", headers=alice) as response:
+        for line in response.iter_lines():
+            if line.startswith("id: "):
+                break  # the job is still running: the server would stream on
+    deadline = time.monotonic() + 10
+    while get_engine().pool.checkedout() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert get_engine().pool.checkedout() == 0
