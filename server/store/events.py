@@ -7,6 +7,7 @@ best-effort wake-up over Redis pub/sub for processes that want to react sooner t
 import json
 import logging
 import math
+from collections.abc import Sequence
 from functools import lru_cache
 from typing import Any
 
@@ -40,14 +41,31 @@ def to_json(data: Any) -> str:
         return json.dumps(_finite(data), separators=(",", ":"), allow_nan=False)
 
 
-def append_event(session: Session, job_id: int, kind: str, data: Any) -> int:
-    """Add one event in the caller's transaction; returns its id (the SSE `id`)."""
+def metric_points_json(job_id: int, points: Sequence[tuple[str, int, float, float]]) -> str:
+    """The `metric` event data, formatted directly: far cheaper than dicts through json.dumps."""
+    if not all(math.isfinite(p[2]) and math.isfinite(p[3]) for p in points):  # rare: JSON needs null
+        return to_json([{"job_id": job_id, "name": n, "step": s, "value": v, "time": t}
+                        for n, s, v, t in points])
+    names: dict[str, str] = {}
+    for name, *_ in points:
+        names.setdefault(name, json.dumps(name))
+    return "[" + ",".join(f'{{"job_id":{job_id},"name":{names[n]},"step":{s},"value":{v!r},"time":{t!r}}}'
+                          for n, s, v, t in points) + "]"
+
+
+def append_json(session: Session, job_id: int, kind: str, data_json: str) -> int:
+    """Add one event whose data is already JSON text, in the caller's transaction; returns its id."""
     if kind not in KINDS:
         raise ValueError(f"event kind must be one of {KINDS}, not {kind!r}")
     # Pre-serialised text skips the ORM's JSON encoder; Postgres casts it to json.
     data_sql = "CAST(:data AS json)" if session.get_bind().dialect.name == "postgresql" else ":data"
     stmt = text(f"INSERT INTO events (job_id, kind, data) VALUES (:job_id, :kind, {data_sql}) RETURNING id")
-    return int(session.execute(stmt, {"job_id": job_id, "kind": kind, "data": to_json(data)}).scalar_one())
+    return int(session.execute(stmt, {"job_id": job_id, "kind": kind, "data": data_json}).scalar_one())
+
+
+def append_event(session: Session, job_id: int, kind: str, data: Any) -> int:
+    """Add one event in the caller's transaction; returns its id (the SSE `id`)."""
+    return append_json(session, job_id, kind, to_json(data))
 
 
 def events_after(session: Session, job_ids: list[int], after_id: int, limit: int) -> list[Event]:

@@ -9,7 +9,7 @@ from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session
 
 from server.store.downsample import Aggregates, group_points, merge
-from server.store.events import append_event, last_event_id
+from server.store.events import append_json, last_event_id, metric_points_json
 from server.store.models import Job, MetricPoint, MetricRollup
 from server.store.rollups import LEVELS, ROLLUP_COLUMNS, Point, is_pg, upsert_rollups
 
@@ -99,8 +99,7 @@ def write_points(session: Session, job_id: int, attempt: int,
     if not inserted:
         return 0
     upsert_rollups(session, job_id, inserted)
-    append_event(session, job_id, "metric", [
-        {"job_id": job_id, "name": n, "step": s, "value": v, "time": t} for n, s, v, t in inserted])
+    append_json(session, job_id, "metric", metric_points_json(job_id, inserted))
     _update_summary(session, job_id, summary, inserted)
     return len(inserted)
 
