@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import func, select, text
+from sqlalchemy import Text, cast, func, select, text
 from sqlalchemy.orm import Session
 
 from server.core.config import get_settings
@@ -75,6 +75,14 @@ def events_after(session: Session, job_ids: list[int], after_id: int, limit: int
     stmt = (select(Event).where(Event.job_id.in_(job_ids), Event.id > after_id)
             .order_by(Event.id).limit(limit))
     return list(session.scalars(stmt))
+
+
+def events_after_raw(session: Session, job_id: int, after_id: int,
+                     limit: int) -> list[tuple[int, int, str, str]]:
+    """(id, job_id, kind, data as JSON text) after after_id: streams relay the text without parsing it."""
+    stmt = (select(Event.id, Event.job_id, Event.kind, cast(Event.data, Text))
+            .where(Event.job_id == job_id, Event.id > after_id).order_by(Event.id).limit(limit))
+    return [(r[0], r[1], r[2], r[3]) for r in session.execute(stmt)]
 
 
 def last_event_id(session: Session, job_id: int) -> int:

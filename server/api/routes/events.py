@@ -10,7 +10,7 @@ import asyncio
 import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Path, Query, Request
 from fastapi.concurrency import run_in_threadpool
@@ -19,7 +19,7 @@ from sqlalchemy import select
 
 from server.api.deps import MAX_ID, BearerDep, find_job, user_for_token
 from server.core.db import get_sessionmaker
-from server.store.events import events_after, last_event_id
+from server.store.events import events_after_raw, last_event_id
 from server.store.models import Job
 
 router = APIRouter(tags=["events"])
@@ -79,19 +79,26 @@ def _live_cursor(job_ids: list[int]) -> dict[int, int]:
         return {j: last_event_id(session, j) for j in job_ids}
 
 
-def _poll(cursors: dict[int, int]) -> tuple[list[tuple[int, int, str, Any]], dict[int, tuple[str, bool]]]:
+def _poll(cursors: dict[int, int]) -> tuple[list[tuple[int, int, str, str]], dict[int, tuple[str, bool]]]:
     """New events per job, and per job (status, drained) — status read first so a finished job's
     final event is already visible to the events query that follows."""
     with get_sessionmaker()() as session:
         found = session.execute(select(Job.id, Job.status).where(Job.id.in_(list(cursors))))
         statuses = {r[0]: r[1] for r in found}
-        rows: list[tuple[int, int, str, Any]] = []
+        rows: list[tuple[int, int, str, str]] = []
         state: dict[int, tuple[str, bool]] = {}
         for job_id, after in cursors.items():
-            batch = events_after(session, [job_id], after, BATCH)
-            rows += [(e.id, e.job_id, e.kind, e.data) for e in batch]
+            batch = events_after_raw(session, job_id, after, BATCH)
+            rows += batch
             state[job_id] = (statuses.get(job_id, "missing"), len(batch) < BATCH)
     return sorted(rows), state
+
+
+def _is_final(kind: str, data: str) -> bool:
+    if kind != "status":
+        return False
+    job = json.loads(data)
+    return isinstance(job, dict) and job.get("status") in FINISHED
 
 
 def _event_id(cursors: dict[int, int], multiplexed: bool, event_id: int) -> str:
@@ -108,9 +115,9 @@ async def stream(request: Request, job_ids: list[int], start: dict[int, int] | N
         rows, state = await run_in_threadpool(_poll, {j: cursors[j] for j in sorted(pending)})
         for event_id, job_id, kind, data in rows:
             cursors[job_id] = event_id
-            yield ServerSentEvent(raw_data=json.dumps(data, separators=(",", ":")), event=kind,
-                                  id=_event_id(cursors, multiplexed, event_id))
-            if kind == "status" and isinstance(data, dict) and data.get("status") in FINISHED:
+            # The stored compact JSON goes out as is: one line, no parse of big metric batches.
+            yield ServerSentEvent(raw_data=data, event=kind, id=_event_id(cursors, multiplexed, event_id))
+            if _is_final(kind, data):
                 pending.discard(job_id)
         pending -= {j for j, (status, drained) in state.items() if status in FINISHED and drained}
         pending -= {j for j, (status, _) in state.items() if status == "missing"}
