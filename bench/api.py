@@ -111,7 +111,8 @@ def run(url: str, args: argparse.Namespace) -> dict[str, Any]:
     token = new_token()
     with get_sessionmaker()() as session:
         job_id = _job(session, hash_token(token))
-    results = {"machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
+    results = {"machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
+                           "load_avg_1m_at_start": round(os.getloadavg()[0], 2)},
                "ingest": ingest(job_id, args.points, args.batch),
                "read_series": read(job_id, token, args.reads)}
     get_engine().dispose()

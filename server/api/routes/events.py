@@ -24,7 +24,7 @@ from server.store.models import Job
 
 router = APIRouter(tags=["events"])
 POLL_S = 0.15
-BATCH = 500
+BATCH = 200  # events per job per poll (a metric event can carry thousands of points)
 MAX_JOBS = 50
 FINISHED = ("succeeded", "failed", "cancelled")
 TokenQuery = Annotated[str | None, Query(description="the token, for EventSource (no headers)")]
