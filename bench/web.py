@@ -127,7 +127,16 @@ def live_latency(page: Page, session: Session, job_id: int, attempt: int, probes
             "received_to_drawn_p95_ms": percentile(page_share, 95)}
 
 
+def idle_gap(page: Page, seconds: float) -> float:
+    """The longest frame gap with nothing arriving: the baseline the burst's gap compares with."""
+    page.evaluate(FRAME_GAPS)
+    time.sleep(seconds)  # a fixed observation window, not synchronisation
+    return float(page.evaluate("() => { window.__stopFrames = true; return window.__gap; }"))
+
+
 def burst(page: Page, session: Session, job_id: int, attempt: int, batches: int, size: int) -> dict[str, Any]:
+    baseline = idle_gap(page, 3)
+    page.evaluate("() => { window.__stopFrames = false; }")
     page.evaluate(FRAME_GAPS)
     start = time.perf_counter()
     for b in range(batches):
@@ -141,7 +150,8 @@ def burst(page: Page, session: Session, job_id: int, attempt: int, batches: int,
     gap = page.evaluate("() => { window.__stopFrames = true; return window.__gap; }")
     drawn = page.locator('[data-series="burst"]').get_attribute("data-points")
     return {"points": batches * size, "batches": batches, "seconds_to_last_drawn": seconds,
-            "longest_frame_gap_ms": gap, "points_drawn_at_end": int(drawn or 0)}
+            "longest_frame_gap_ms": gap, "idle_longest_frame_gap_ms": baseline,
+            "points_drawn_at_end": int(drawn or 0)}
 
 
 def million(browser: Browser, stack: Stack, session: Session, points: int, runs: int) -> dict[str, Any]:

@@ -4,6 +4,7 @@ They need no stack: web/ is served by a plain static file server and the modules
 """
 
 import functools
+import re
 import threading
 from collections.abc import Iterator
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
@@ -101,3 +102,11 @@ def test_field_of_routes_locs_to_form_fields(page: Page) -> None:
               m.fieldOf(['body', 'dataset_id']), m.fieldOf(['body', 'model_id']), m.fieldOf(['body', 'name']),
               m.specPath(['body', 'spec', 'layers', 3, 'out_features'])];""")
     assert out == ["config", "spec", "dataset", "model", "form", ["layers", 3, "out_features"]]
+
+
+def test_index_preloads_every_module() -> None:
+    # Without a preload a module is fetched only after its importer ran: one round trip per level.
+    index = (WEB / "index.html").read_text()
+    modules = {f"/{p.relative_to(WEB).as_posix()}" for p in (WEB / "js").rglob("*.js")}
+    preloaded = set(re.findall(r'<link rel="modulepreload" href="([^"]+)">', index))
+    assert preloaded == modules - {"/js/main.js"}
