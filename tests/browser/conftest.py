@@ -139,3 +139,11 @@ def finished_job(member: Member) -> int:
     job = member.wait_job(job_id)
     assert job["status"] == "succeeded", job["error"]
     return job_id
+
+
+@pytest.fixture
+def long_job(member: Member) -> Iterator[int]:
+    """A job that would train for many minutes; cancelled at teardown so it never holds the worker."""
+    job_id = member.submit({"epochs": 500, "batch_size": 8}, name="long-run")
+    yield job_id
+    member.http.post(f"/jobs/{job_id}/cancel")  # 409 when the test already ended it

@@ -12,9 +12,9 @@ from tests.stack import wait_until
 pytestmark = [pytest.mark.browser, pytest.mark.e2e]
 
 
-def test_cancel_from_page_ends_job_cancelled(signed_in: Tab, member: Member) -> None:
+def test_cancel_from_page_ends_job_cancelled(signed_in: Tab, member: Member, long_job: int) -> None:
     tab = signed_in
-    job_id = member.submit({"epochs": 500, "batch_size": 8}, name="to-cancel")
+    job_id = long_job
     tab.open(f"/jobs/{job_id}")
     wait_until(lambda: int(tab.attr("train_loss", job_id, "points") or 0) > 0 if
                tab.series("train_loss", job_id).count() else False, 120, "the first train_loss points")

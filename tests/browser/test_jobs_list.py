@@ -14,9 +14,9 @@ def _progress(tab: Tab, job_id: int) -> int:
     return int(done) if done.isdigit() else 0
 
 
-def test_jobs_list_updates_progress_and_status_live(signed_in: Tab, member: Member) -> None:
+def test_jobs_list_updates_progress_and_status_live(signed_in: Tab, member: Member, long_job: int) -> None:
     tab = signed_in
-    job_id = member.submit({"epochs": 500, "batch_size": 8}, name="live-row")
+    job_id = long_job
     tab.open("/")
     tab.page.wait_for_selector(f'#jobs-table tr[data-job-id="{job_id}"]')
     seen: set[int] = set()
