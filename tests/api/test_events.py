@@ -7,6 +7,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+import pytest
 from fastapi.testclient import TestClient
 
 from server.store.events import append_event
@@ -155,3 +156,33 @@ def test_stream_dropped_by_the_client_holds_no_connection(api: Api, alice: Heade
     while get_engine().pool.checkedout() and time.monotonic() < deadline:
         time.sleep(0.05)
     assert get_engine().pool.checkedout() == 0
+
+
+def test_stream_is_woken_by_publish_before_its_poll_interval(api: Api, alice: Headers,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    from server.api.routes import events as routes
+    from server.store.events import publish
+
+    monkeypatch.setattr(routes, "POLL_S", 30.0)  # without a wake-up the event would wait 30 s
+    job_id = running_job(api, alice)
+    seen = threading.Event()
+
+    def produce() -> None:
+        with api.session() as session:
+            while not seen.wait(0.2):
+                append_event(session, job_id, "log", {"job_id": job_id, "line": "tick"})
+                session.commit()
+                publish(job_id)
+
+    producer = threading.Thread(target=produce)
+    began = time.monotonic()
+    producer.start()
+    try:
+        with api.client.stream("GET", f"/api/v1/jobs/{job_id}/events", headers=alice) as response:
+            for line in response.iter_lines():
+                if line.startswith("event: log"):
+                    break
+    finally:
+        seen.set()
+        producer.join()
+    assert time.monotonic() - began < 10

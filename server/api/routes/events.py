@@ -10,16 +10,19 @@ import asyncio
 import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Path, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.sse import EventSourceResponse, ServerSentEvent
+from redis import asyncio as aioredis
+from redis.exceptions import RedisError
 from sqlalchemy import select
 
 from server.api.deps import MAX_ID, BearerDep, find_job, user_for_token
+from server.core.config import get_settings
 from server.core.db import get_sessionmaker
-from server.store.events import events_after_raw, last_event_id
+from server.store.events import CHANNEL_PREFIX, events_after_raw, last_event_id
 from server.store.models import Job
 
 router = APIRouter(tags=["events"])
@@ -107,8 +110,50 @@ def _event_id(cursors: dict[int, int], multiplexed: bool, event_id: int) -> str:
     return ",".join(f"{j}:{e}" for j, e in sorted(cursors.items()))
 
 
+class Wakeups:
+    """Waits up to POLL_S between polls, sooner when events.publish() announces a job's new events
+    over Redis; without Redis (or if it fails) it is a plain timer. The table stays the source of truth."""
+
+    def __init__(self, job_ids: list[int]) -> None:
+        self.channels = [f"{CHANNEL_PREFIX}{j}" for j in job_ids]
+        self.pubsub: Any = None
+
+    async def __aenter__(self) -> "Wakeups":
+        url = get_settings().broker_url
+        if url.startswith(("redis://", "rediss://")):
+            try:
+                self.pubsub = aioredis.Redis.from_url(url, socket_connect_timeout=1).pubsub()
+                await self.pubsub.subscribe(*self.channels)
+            except (RedisError, OSError):
+                self.pubsub = None
+        return self
+
+    async def wait(self) -> None:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + POLL_S
+        while self.pubsub is not None and (left := deadline - loop.time()) > 0:
+            try:
+                # None also comes back early, on subscribe confirmations: then listen on.
+                if await self.pubsub.get_message(ignore_subscribe_messages=True, timeout=left):
+                    return  # a job announced new events
+            except (RedisError, OSError, RuntimeError):  # RuntimeError: the subscription was lost
+                self.pubsub = None
+        await asyncio.sleep(max(0.0, deadline - loop.time()))
+
+    async def __aexit__(self, *_: object) -> None:
+        if self.pubsub is not None:
+            await self.pubsub.aclose()
+
+
 async def stream(request: Request, job_ids: list[int], start: dict[int, int] | None,
                  multiplexed: bool) -> AsyncIterator[ServerSentEvent]:
+    async with Wakeups(job_ids) as wakeups:
+        async for event in _events(request, job_ids, start, multiplexed, wakeups):
+            yield event
+
+
+async def _events(request: Request, job_ids: list[int], start: dict[int, int] | None,
+                  multiplexed: bool, wakeups: Wakeups) -> AsyncIterator[ServerSentEvent]:
     cursors = start if start is not None else await run_in_threadpool(_live_cursor, job_ids)
     pending = set(job_ids)
     while pending and not await request.is_disconnected():
@@ -122,7 +167,7 @@ async def stream(request: Request, job_ids: list[int], start: dict[int, int] | N
         pending -= {j for j, (status, drained) in state.items() if status in FINISHED and drained}
         pending -= {j for j, (status, _) in state.items() if status == "missing"}
         if not rows:
-            await asyncio.sleep(POLL_S)
+            await wakeups.wait()
 
 
 @router.get("/jobs/{job_id}/events", response_class=EventSourceResponse)
