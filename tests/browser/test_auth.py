@@ -41,3 +41,20 @@ def test_sign_in_token_in_url_is_removed_from_address_bar(tab: Tab, member: Memb
     assert tab.page.text_content("#whoami") == member.name
     tab.shot("token-in-url")
     tab.assert_clean()
+
+
+def test_theme_toggle_switches_and_persists(signed_in: Tab) -> None:
+    tab = signed_in
+    page = tab.page
+    background = "getComputedStyle(document.body).backgroundColor"
+    before = page.evaluate(background)
+    page.click("#theme-toggle")
+    chosen = page.evaluate("document.documentElement.dataset.theme")
+    assert chosen in ("dark", "light")
+    assert page.evaluate(background) != before
+    page.reload()
+    page.wait_for_selector("#jobs-table")
+    assert page.evaluate("document.documentElement.dataset.theme") == chosen
+    assert page.evaluate(background) != before
+    tab.shot(f"theme-{chosen}")
+    tab.assert_clean()

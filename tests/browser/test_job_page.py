@@ -77,6 +77,14 @@ def test_download_series_csv_and_tensorboard_archive(signed_in: Tab, member: Mem
     assert tb_download.value.suggested_filename == f"job-{job_id}-tensorboard.tar.gz"
     with tarfile.open(archive) as tar:
         assert any("tfevents" in name for name in tar.getnames())
+
+    step = member.get(f"/jobs/{job_id}/checkpoints")["data"][0]["step"]
+    with tab.page.expect_download() as weights:
+        tab.page.locator(f'#job-checkpoints tr[data-step="{step}"] button', has_text=".safetensors").click()
+    saved_weights = tmp_path / "weights.safetensors"
+    weights.value.save_as(saved_weights)
+    expected = member.http.get(f"/jobs/{job_id}/checkpoints/{step}", params={"format": "safetensors"})
+    assert saved_weights.read_bytes() == expected.content
     tab.assert_clean()
 
 

@@ -127,3 +127,27 @@ def test_submit_shape_mismatch_shows_error_at_model(signed_in: Tab) -> None:
     assert tab.page.url.endswith("/new")
     tab.shot("shape-mismatch")
     tab.assert_clean()
+
+
+PY_MODEL = """import torch
+
+
+def build_model(input_shape, num_outputs):
+    return torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(input_shape[0], num_outputs))
+"""
+
+
+def test_submit_python_model_file(signed_in: Tab, member: Member, tmp_path: Path) -> None:
+    tab = signed_in
+    source = tmp_path / "tiny.py"
+    source.write_text(PY_MODEL)
+    tab.open("/new")
+    tab.page.check("input[name=model-source][value=python]")
+    tab.page.set_input_files("#model-file", str(source))
+    tab.page.fill("#job-config", json.dumps({"epochs": 1, "batch_size": 128}))
+    tab.page.click("#submit-job")
+    tab.page.wait_for_url("**/jobs/*")
+    job = member.get(f"/jobs/{int(tab.page.url.rsplit('/', 1)[1])}")
+    model = member.get(f"/models/{job['model_id']}")
+    assert model["kind"] == "python" and model["name"].startswith("tiny")
+    tab.assert_clean()
