@@ -7,7 +7,7 @@ import pytest
 from dl.config import TrainConfig, parse_config
 from dl.errors import ConfigError
 
-CONTRACT_DEFAULTS = {
+CONTRACT_DEFAULTS: dict[str, Any] = {
     "task": None, "epochs": 10, "max_steps": None, "batch_size": 64,
     "optimizer": {"type": "Adam", "lr": 0.001}, "loss": None, "scheduler": None, "val_fraction": 0.2,
     "seed": 0, "shuffle": True, "drop_last": False,

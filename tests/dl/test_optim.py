@@ -46,7 +46,7 @@ def test_build_optimizer_every_type_reduces_a_quadratic(name: str) -> None:
         return loss
 
     for _ in range(3):
-        opt.step(closure)
+        opt.step(closure)  # type: ignore[arg-type]
     assert float(((w - target) ** 2).sum().detach()) < before
 
 

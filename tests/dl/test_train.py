@@ -152,9 +152,12 @@ def test_train_nan_loss_names_step_and_last_finite_loss() -> None:
 
 def test_train_freeze_keeps_module_fixed() -> None:
     model = _mlp()
-    before = model[0].weight.detach().clone()
+    first, last = model[0], model[2]
+    assert isinstance(first, nn.Linear) and isinstance(last, nn.Linear)
+    before, last_before = first.weight.detach().clone(), last.weight.detach().clone()
     train(model, blobs(n=40), parse_config({"epochs": 2, "batch_size": 10, "freeze": ["0"]}))
-    assert torch.equal(model[0].weight, before)
+    assert torch.equal(first.weight, before)
+    assert not torch.equal(last.weight, last_before)
     with pytest.raises(ConfigError) as info:
         train(_mlp(), blobs(n=40), parse_config({"epochs": 1, "freeze": ["7"]}))
     assert info.value.loc == ("freeze", 0)
@@ -162,7 +165,7 @@ def test_train_freeze_keeps_module_fixed() -> None:
 
 def test_train_init_weights_are_the_starting_point() -> None:
     source = _mlp()
-    torch.nn.init.constant_(source[2].weight, 0.25)
+    torch.nn.init.constant_(source.get_parameter("2.weight"), 0.25)
     target = _mlp()
     train(target, blobs(n=40), parse_config({"epochs": 1, "optimizer": {"type": "SGD", "lr": 0.0}}),
           init_weights=source.state_dict())
