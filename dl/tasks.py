@@ -17,7 +17,8 @@ LOGIT_LOSSES = frozenset({"BCEWithLogitsLoss", "SoftMarginLoss", "MultiLabelSoft
 
 
 class Amp:
-    """Autocast for bf16/fp16 and, for fp16, a GradScaler; both no-ops at 32-bit."""
+    """Autocast for bf16/fp16 and, for fp16, a GradScaler; both no-ops at 32-bit. fp16 also runs on
+    CPU (CPU autocast has float16 kernels and GradScaler("cpu") exists), just without a speed-up."""
 
     def __init__(self, precision: str, device: torch.device) -> None:
         self.dtype = {"bf16": torch.bfloat16, "16": torch.float16}.get(precision)
