@@ -14,7 +14,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
-from dl.errors import ConfigError, DataError, DLError, ShapeError, SpecError
+from dl.errors import ConfigError, DLError, ShapeError, SpecError
 from server.store.blobs import BlobNotFound, UploadTooLarge
 
 log = logging.getLogger(__name__)
@@ -60,13 +60,11 @@ def problem(loc: Loc, msg: str, status: int = 422) -> JSONResponse:
 
 def dl_error_response(where: Loc, err: DLError) -> JSONResponse:
     """The one mapping of engine errors: each names its field down to the layer index."""
-    if isinstance(err, SpecError | ConfigError):
+    if isinstance(err, SpecError | ConfigError):  # their loc names the field, so msg need not
         return problem([*where, *err.loc], err.msg)
-    if isinstance(err, ShapeError):
+    if isinstance(err, ShapeError):  # the sentence names the layer and both shapes
         return problem([*where, *err.loc], str(err))
-    if isinstance(err, DataError):
-        return problem(where, str(err))
-    return problem(where, str(err))
+    return problem(where, str(err))  # DataError and the rest: a sentence about the whole part
 
 
 def _validation(_: Request, exc: Exception) -> JSONResponse:

@@ -10,7 +10,7 @@ from sqlalchemy import func, select, update
 from dl.config import parse_config
 from dl.data import DatasetInfo
 from dl.errors import ConfigError, DLError
-from dl.plan import JobPlan, plan_job
+from dl.plan import plan_job
 from server.api.deps import CurrentUser, OwnedJob, PagingDep, SessionDep, find_dataset, find_model
 from server.api.errors import Invalid, Located, located
 from server.core.config import get_settings
@@ -41,8 +41,8 @@ def _owned_inputs(session: SessionDep, user: User, body: JobCreate) -> tuple[Mod
     return model, dataset
 
 
-def _plan(body: JobCreate, model: ModelRecord, dataset: Dataset) -> tuple[JobPlan, int]:
-    """Parse the config and dry-run the model against the dataset; returns (plan, gpus)."""
+def _check_fits(body: JobCreate, model: ModelRecord, dataset: Dataset) -> int:
+    """Parse the config and dry-run the model against the dataset on "meta"; returns the GPUs asked."""
     try:
         json.dumps(body.config, allow_nan=False)
     except ValueError as exc:
@@ -61,7 +61,7 @@ def _plan(body: JobCreate, model: ModelRecord, dataset: Dataset) -> tuple[JobPla
     if plan.parameters > limit:
         raise Invalid(["body", "model_id"], f"the model has {plan.parameters:,} parameters, above this "
                       f"server's limit of {limit:,} (TORCHYARD_MAX_PARAMETERS)")
-    return plan, int(config.gpus or 0)
+    return int(config.gpus or 0)
 
 
 def _send(job_id: int, gpus: int) -> None:
@@ -76,7 +76,7 @@ def _send(job_id: int, gpus: int) -> None:
 @router.post("/jobs", status_code=status.HTTP_201_CREATED, response_model=JobPublic)
 def create_job(body: JobCreate, session: SessionDep, user: CurrentUser) -> JobPublic:
     model, dataset = _owned_inputs(session, user, body)
-    _plan_result, gpus = _plan(body, model, dataset)
+    gpus = _check_fits(body, model, dataset)
     job = Job(owner_id=user.id, name=body.name or f"{model.name} on {dataset.name}", model_id=model.id,
               dataset_id=dataset.id, config=body.config, status="queued", gpus=gpus, enqueued_at=utcnow(),
               progress={}, summary={})
