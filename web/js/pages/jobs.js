@@ -62,7 +62,8 @@ export async function jobsPage(root) {
     const shown = [...jobs.values()].filter((j) => (!want || j.status === want)
       && (!needle || `${j.name} ${j.id}`.toLowerCase().includes(needle)));
     mount(tbody, shown.length ? shown.map((j) => row(j, selected))
-      : h("tr", {}, h("td", { colspan: 6, class: "muted" }, "No jobs match.")));
+      : h("tr", {}, h("td", { colspan: 6, class: "muted" }, jobs.size ? "No jobs match the filters."
+        : h("span", {}, "No jobs yet. ", h("a", { href: "/new", "data-nav": true }, "Submit one"), "."))));
   }
 
   let stream = { close() {} };
