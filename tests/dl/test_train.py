@@ -222,3 +222,14 @@ def test_train_drop_last_and_batch_size_over_data() -> None:
     with pytest.raises(ConfigError) as info:
         _count_steps({"epochs": 1, "batch_size": 64, "drop_last": True})
     assert info.value.loc == ("batch_size",)
+
+
+def test_train_same_seed_same_weights_other_seed_differs() -> None:
+    def run(seed: int) -> nn.Module:
+        torch.manual_seed(0)  # the caller fixes the initial weights (the worker seeds with config.seed)
+        model = nn.Sequential(nn.Linear(4, 16), nn.Dropout(0.3), nn.ReLU(), nn.Linear(16, 3))
+        train(model, blobs(n=60), parse_config({"epochs": 2, "batch_size": 8, "seed": seed}))
+        return model
+
+    assert params_equal(run(1), run(1)) == []
+    assert params_equal(run(1), run(2)) != []  # split, shuffle and dropout follow the seed
