@@ -142,6 +142,8 @@ def test_stream_bad_cursor_or_job_list_is_422(client: TestClient, alice: Headers
 
 
 def test_stream_dropped_by_the_client_holds_no_connection(api: Api, alice: Headers) -> None:
+    from sqlalchemy.pool import QueuePool
+
     from server.core.db import get_engine
 
     job_id = running_job(api, alice)
@@ -152,10 +154,12 @@ def test_stream_dropped_by_the_client_holds_no_connection(api: Api, alice: Heade
         for line in response.iter_lines():
             if line.startswith("id: "):
                 break  # the job is still running: the server would stream on
+    pool = get_engine().pool
+    assert isinstance(pool, QueuePool)  # both databases pool their connections
     deadline = time.monotonic() + 10
-    while get_engine().pool.checkedout() and time.monotonic() < deadline:
+    while pool.checkedout() and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert get_engine().pool.checkedout() == 0
+    assert pool.checkedout() == 0
 
 
 def test_stream_is_woken_by_publish_before_its_poll_interval(api: Api, alice: Headers,
