@@ -96,9 +96,15 @@ def blob_to_file(session: Session, sha256: str, path: Path) -> Path:
     if path.exists():
         return path
     path.parent.mkdir(parents=True, exist_ok=True)
+    chunks = iter_blob(session, sha256)
+    first = next(chunks, b"")  # raises BlobNotFound before any file is made
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.part")
-    with tmp.open("wb") as f:
-        for chunk in iter_blob(session, sha256):
-            f.write(chunk)
-    os.replace(tmp, path)
+    try:
+        with tmp.open("wb") as f:
+            f.write(first)
+            for chunk in chunks:
+                f.write(chunk)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
     return path
