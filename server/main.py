@@ -19,6 +19,7 @@ from server.api.routes import (
     health,
     jobs,
     logs,
+    me,
     metrics,
     models,
     tensorboard,
@@ -61,7 +62,7 @@ async def lifespan(_: FastAPI) -> AsyncIterator[None]:
 
 def api_router() -> APIRouter:
     router = APIRouter(prefix=API_PREFIX)
-    for module in (health, users, datasets, models, jobs, metrics, events, logs, checkpoints, tensorboard):
+    for module in (health, users, me, datasets, models, jobs, metrics, events, logs, checkpoints, tensorboard):
         router.include_router(module.router)
     return router
 

@@ -1,12 +1,12 @@
-"""POST /users (admin), GET /me."""
+"""POST /users: an admin creates a user and sees its token once."""
 
 from fastapi import APIRouter, HTTPException, status
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from server.api.deps import AdminUser, CurrentUser, SessionDep
+from server.api.deps import AdminUser, SessionDep
 from server.core.security import hash_token, new_token
-from server.schemas import Me, UserCreate, UserCreated
+from server.schemas import UserCreate, UserCreated
 from server.store.models import User
 
 router = APIRouter(tags=["users"])
@@ -24,8 +24,3 @@ def create_user(body: UserCreate, session: SessionDep, _: AdminUser) -> UserCrea
     except IntegrityError as exc:  # a concurrent request created the same name first
         raise HTTPException(409, f"user {body.name!r} already exists") from exc
     return UserCreated(id=user.id, name=user.name, token=token)
-
-
-@router.get("/me", response_model=Me)
-def me(user: CurrentUser) -> Me:
-    return Me(id=user.id, name=user.name, admin=user.admin)
