@@ -62,7 +62,8 @@ async def lifespan(_: FastAPI) -> AsyncIterator[None]:
 
 def api_router() -> APIRouter:
     router = APIRouter(prefix=API_PREFIX)
-    for module in (health, users, me, datasets, models, jobs, metrics, events, logs, checkpoints, tensorboard):
+    modules = (health, users, me, datasets, models, jobs, metrics, events, logs, checkpoints, tensorboard)
+    for module in modules:
         router.include_router(module.router)
     return router
 
