@@ -8,6 +8,7 @@ from typing import IO, Annotated
 
 from fastapi import APIRouter, File, Form, HTTPException, Response, UploadFile, status
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from dl.data import BUILTINS, DatasetInfo, inspect_file, load_builtin
 from dl.errors import DLError
@@ -48,7 +49,7 @@ def _inspect(path: Path, fmt: str, target: str | None) -> DatasetInfo:
             raise Invalid(["body", "file"], f"could not read the file as {fmt}: {exc}") from exc
 
 
-def _save(session: SessionDep, user: User, **fields: object) -> DatasetPublic:
+def _save(session: Session, user: User, **fields: object) -> DatasetPublic:
     dataset = Dataset(owner_id=user.id, **fields)
     session.add(dataset)
     session.commit()

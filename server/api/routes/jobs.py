@@ -6,6 +6,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, HTTPException, Query, status
 from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
 
 from dl.config import parse_config
 from dl.data import DatasetInfo
@@ -29,7 +30,7 @@ def public(job: Job) -> JobPublic:
     return JobPublic.model_validate(job_public(job))
 
 
-def _owned_inputs(session: SessionDep, user: User, body: JobCreate) -> tuple[ModelRecord, Dataset]:
+def _owned_inputs(session: Session, user: User, body: JobCreate) -> tuple[ModelRecord, Dataset]:
     try:
         model = find_model(session, user, body.model_id)
     except HTTPException as exc:

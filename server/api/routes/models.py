@@ -8,6 +8,7 @@ from fastapi import APIRouter, HTTPException, Request, status
 from fastapi.concurrency import run_in_threadpool
 from pydantic import ValidationError
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 from starlette.datastructures import UploadFile
 
 from dl.spec import validate_spec
@@ -70,7 +71,7 @@ async def _python_body(request: Request) -> tuple[str, str]:
     return title.removesuffix(".py")[:200], source
 
 
-def _store(session: SessionDep, user: User, **fields: Any) -> ModelPublic:
+def _store(session: Session, user: User, **fields: Any) -> ModelPublic:
     record = ModelRecord(owner_id=user.id, **fields)
     session.add(record)
     session.commit()
