@@ -14,6 +14,7 @@ from torch import Tensor
 from dl.callbacks import Callback, Checkpoint, TrainResult
 from dl.checkpoint import STATE_VERSION, restore_rng, rng_state, snapshot
 from dl.config import TrainConfig
+from dl.errors import TrainingError
 from dl.loaders import Batch, LoaderBatches, TensorBatches
 from dl.optim import PER_BATCH_SCHEDULERS
 from dl.reporting import Reporter
@@ -83,6 +84,13 @@ class Loop:
                 yield group
                 group = []
 
+    def _step(self, group: list[Batch]) -> dict[str, Tensor]:
+        try:
+            return self.s.step(group)
+        except TrainingError as err:  # the stepper names the failing call; only the loop knows the step
+            self.report.flush()  # the steps before the failure keep their points and progress
+            raise TrainingError(f"{err} at step {self.pos.step + 1}") from err
+
     def _run_epoch(self) -> bool:
         """Train the rest of the epoch; True when a stop was requested (checkpoint already saved)."""
         t0, samples = time.perf_counter(), 0
@@ -90,7 +98,7 @@ class Loop:
         per_batch = self.sched_type in PER_BATCH_SCHEDULERS
         perm = self.pos.perm if self.pos.perm is not None else self._new_perm()
         for group in self._groups(perm):
-            values = self.s.step(group)
+            values = self._step(group)
             self.lr_used = self.s.optimizers[0].param_groups[0]["lr"]  # before a per-batch scheduler moves it
             self.pos.step += 1
             self.pos.batch += len(group)
