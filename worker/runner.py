@@ -2,6 +2,7 @@
 
 import io
 import logging
+import re
 import tarfile
 import time
 import traceback
@@ -176,14 +177,23 @@ def _upload_tensorboard(job_id: int, attempt: int, logdir: Path) -> None:
         jobs.set_fields(session, job_id, attempt, tensorboard_sha256=sha)
 
 
+OOM_WORDS = ("out of memory", "can't allocate memory")  # CUDA's and the CPU allocator's wording
+_REQUESTED = re.compile(r"tried to allocate (\d+) bytes", re.IGNORECASE)
+
+
 def is_out_of_memory(exc: BaseException) -> bool:
-    return isinstance(exc, torch.OutOfMemoryError | MemoryError) or "out of memory" in str(exc).lower()
+    text = str(exc).lower()
+    return isinstance(exc, torch.OutOfMemoryError | MemoryError) or any(w in text for w in OOM_WORDS)
 
 
 def error_sentence(exc: BaseException, step: int | None, batch_size: int) -> str:
     """One sentence a user can act on; the traceback goes to the job's log instead."""
     where = f"at step {step}" if step is not None else "before training started"
     if is_out_of_memory(exc):
+        asked = _REQUESTED.search(str(exc))
+        if asked:  # a single absurd allocation is the model's doing more than the batch's
+            return (f"ran out of memory {where} trying to allocate {asked.group(1)} bytes with batch_size "
+                    f"{batch_size}; lower batch_size or what the model allocates")
         return f"ran out of memory {where} with batch_size {batch_size}; lower batch_size"
     if isinstance(exc, DLError):
         return str(exc)
