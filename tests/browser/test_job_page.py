@@ -1,6 +1,7 @@
 """The live job page: cancel from the page; the panels of a finished job."""
 
 import csv
+import re
 import tarfile
 from pathlib import Path
 
@@ -138,5 +139,12 @@ def test_chart_hover_zoom_reset_and_smoothing(signed_in: Tab, finished_job: int)
     tab.page.check("#log-y")
     step_under_cursor()
     assert "(smoothed" not in (chart.locator(".series-tag .hover").text_content() or "")
+
+    tab.page.select_option("#x-mode", "time")  # x becomes seconds since the job started
+    tab.page.mouse.move(x - 3, y)
+    tab.page.mouse.move(x, y)
+    elapsed = chart.locator(".cursor-x").text_content() or ""
+    assert re.fullmatch(r"at [0-9.]+s", elapsed), elapsed
+    tab.page.select_option("#x-mode", "step")
     tab.shot("chart-log-unsmoothed")
     tab.assert_clean()
