@@ -15,6 +15,18 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 
+def _fast_event_compression() -> None:
+    """Metric events are large JSON: lz4 compresses them about 3x faster than the default pglz."""
+    bind = op.get_bind()
+    if bind.dialect.name != "postgresql":
+        return
+    methods = bind.execute(
+        sa.text("SELECT enumvals FROM pg_settings WHERE name = 'default_toast_compression'")
+    ).scalar()
+    if methods and "lz4" in methods:
+        op.execute("ALTER TABLE events ALTER COLUMN data SET COMPRESSION lz4")
+
+
 def upgrade() -> None:
     op.create_table(
         "blobs",
@@ -163,6 +175,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id"),
     )
     op.create_index("ix_events_job_id_id", "events", ["job_id", "id"], unique=False)
+    _fast_event_compression()
     op.create_table(
         "metric_points",
         sa.Column("job_id", sa.Integer(), nullable=False),
