@@ -45,7 +45,7 @@ def read_events(stack: Stack, job_id: int, last_id: str | None, stop_after_metri
 def test_events_reconnect_with_last_event_id_misses_nothing(stack: Stack) -> None:
     dataset = stack.post("/datasets/builtin", json={"name": "digits"})["id"]
     model = stack.post("/models", json={"name": "sse", "spec": SPEC})["id"]
-    job_id = stack.submit(model, dataset, {"epochs": 6, "batch_size": 16})
+    job_id = stack.submit(model, dataset, {"epochs": 3, "batch_size": 16})
     first = read_events(stack, job_id, None, stop_after_metrics=2)
     rest = read_events(stack, job_id, first[-1]["id"], stop_after_metrics=None)
     # The second stream ends by itself after the job's final status event.
@@ -56,4 +56,4 @@ def test_events_reconnect_with_last_event_id_misses_nothing(stack: Stack) -> Non
     assert len(streamed) == len(set(streamed))
     stored = stack.client.get(f"/jobs/{job_id}/metrics/train_loss").json()
     assert sorted(s for n, s in streamed if n == "train_loss") == stored["steps"]
-    assert stored["total_points"] == 6 * -(-1438 // 16)
+    assert stored["total_points"] == 3 * -(-1438 // 16)

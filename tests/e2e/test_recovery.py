@@ -15,7 +15,7 @@ SPEC = {"layers": [{"type": "Linear", "out_features": 64}, {"type": "ReLU"},
 def test_killed_worker_job_resumes_from_checkpoint(stack: Stack) -> None:
     dataset = stack.post("/datasets/builtin", json={"name": "digits"})["id"]
     model = stack.post("/models", json={"name": "recovery", "spec": SPEC})["id"]
-    job_id = stack.submit(model, dataset, {"epochs": 40, "batch_size": 32})
+    job_id = stack.submit(model, dataset, {"epochs": 6, "batch_size": 32})
 
     def checkpointed() -> bool:
         return stack.client.get(f"/jobs/{job_id}/checkpoints").json()["count"] >= 1
@@ -33,5 +33,5 @@ def test_killed_worker_job_resumes_from_checkpoint(stack: Stack) -> None:
     assert job["attempts"] == 2
     loss = stack.client.get(f"/jobs/{job_id}/metrics/train_loss").json()
     total = job["progress"]["total_steps"]
-    assert loss["total_points"] == total == 40 * -(-1438 // 32)
-    assert len(stack.client.get(f"/jobs/{job_id}/metrics/val_loss").json()["steps"]) == 40
+    assert loss["total_points"] == total == 6 * -(-1438 // 32)
+    assert len(stack.client.get(f"/jobs/{job_id}/metrics/val_loss").json()["steps"]) == 6
