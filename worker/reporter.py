@@ -9,7 +9,9 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
+
+from sqlalchemy.exc import OperationalError
 
 from dl.callbacks import Callback
 from dl.checkpoint import to_bytes
@@ -21,6 +23,23 @@ log = logging.getLogger(__name__)
 FLUSH_INTERVAL_S = 0.5  # live viewers see points within about this long
 MAX_BUFFERED_POINTS = 2000
 CANCEL_POLL_S = 1.0
+WRITE_RETRY_S = 60.0  # a database restart shorter than this pauses training instead of failing the job
+T = TypeVar("T")
+
+
+def retry_while_unreachable(write: Callable[[], T], job_id: int) -> T:
+    """Run one write transaction, retrying with backoff while the database is unreachable."""
+    deadline, delay = time.monotonic() + WRITE_RETRY_S, 0.2
+    while True:
+        try:
+            return write()
+        except OperationalError as exc:
+            if time.monotonic() > deadline:
+                raise
+            log.warning("job %s: database unreachable, retrying its write in %.1f s: %s", job_id, delay,
+                        str(exc).splitlines()[0])
+            time.sleep(delay)  # backoff, not synchronisation
+            delay = min(delay * 2, 2.0)
 
 
 class DBReporter(Callback):
@@ -106,8 +125,11 @@ class DBReporter(Callback):
         self.flush()
         blob = jobs.CheckpointBlobs(step=ckpt.step, epoch=ckpt.epoch, metrics=dict(ckpt.metrics or {}),
                                     state=to_bytes(ckpt.state), weights=to_bytes(ckpt.weights))
-        with session_scope() as session:
-            saved = jobs.save_checkpoint(session, self.job_id, self.attempt, blob, self.keep_checkpoints)
+        def save() -> bool:
+            with session_scope() as session:
+                return jobs.save_checkpoint(session, self.job_id, self.attempt, blob, self.keep_checkpoints)
+
+        saved = retry_while_unreachable(save, self.job_id)
         if not saved:
             self._lose_lease()
         elif self.after_checkpoint is not None:
@@ -131,18 +153,25 @@ class DBReporter(Callback):
             self._last_flush = time.monotonic()
             if not (points or lines or progress):
                 return
-            with session_scope() as session:
-                owned = (jobs.set_progress(session, self.job_id, self.attempt, progress) if progress
-                         else jobs.owns(session, self.job_id, self.attempt))
-                if not owned:
-                    self._lose_lease()
-                    return
-                if points:
-                    metrics.write_points(session, self.job_id, self.attempt, points)
-                    self._points_sent = True
-                for line in lines:
-                    events.append_event(session, self.job_id, "log", {"job_id": self.job_id, "line": line})
+            if not retry_while_unreachable(lambda: self._write(points, lines, progress), self.job_id):
+                self._lose_lease()
+                return
+            self._points_sent = self._points_sent or bool(points)
             events.publish(self.job_id)
+
+    def _write(self, points: list[tuple[str, int, float, float]], lines: list[str],
+               progress: dict[str, Any] | None) -> bool:
+        """One transaction of buffered points, log lines and progress; False when the lease is lost."""
+        with session_scope() as session:
+            owned = (jobs.set_progress(session, self.job_id, self.attempt, progress) if progress
+                     else jobs.owns(session, self.job_id, self.attempt))
+            if not owned:
+                return False
+            if points:
+                metrics.write_points(session, self.job_id, self.attempt, points)
+            for line in lines:
+                events.append_event(session, self.job_id, "log", {"job_id": self.job_id, "line": line})
+        return True
 
     def _lose_lease(self) -> None:
         if not self.lease_lost:
