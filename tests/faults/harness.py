@@ -25,13 +25,14 @@ IRIS_MLP = {"layers": [{"type": "Linear", "out_features": 8}, {"type": "ReLU"},
 
 @contextmanager
 def private_stack(tmp: Path, log_dir: Path, *, broker_url: str, database_url: str | None = None,
-                  workers: int = 1, env: dict[str, str] | None = None) -> Iterator[Stack]:
+                  workers: int = 1, env: dict[str, str] | None = None,
+                  stack_class: type[Stack] = Stack) -> Iterator[Stack]:
     """A started Stack; without `database_url` it gets a fresh database on the shared cluster."""
     name, url = (None, database_url) if database_url else _create_pg_database()
     tag = uuid.uuid4().hex[:8]
-    stack = Stack(database_url=url, broker_url=broker_url, data_dir=tmp / f"data-{tag}",
-                  queue=f"torchyard-faults-{tag}", log_dir=log_dir / f"faults-{tag}", workers=workers,
-                  env=env)
+    stack = stack_class(database_url=url, broker_url=broker_url, data_dir=tmp / f"data-{tag}",
+                        queue=f"torchyard-faults-{tag}", log_dir=log_dir / f"faults-{tag}",
+                        workers=workers, env=env)
     try:
         yield stack.start()
     finally:
