@@ -161,6 +161,14 @@ def count_points(session: Session, job_id: int, name: str, since: int | None) ->
         session.scalar(partial) or 0)
 
 
+def _level(total: int, buckets: int) -> int | None:
+    """The rollup width to read: the coarsest giving two rows per bucket (so merging still picks
+    within each bucket), else any giving one; None: few enough points to read them raw."""
+    fits = [w for w in LEVELS if total // w >= buckets]
+    fine = [w for w in fits if total // w >= 2 * buckets]
+    return fine[-1] if fine else (fits[0] if fits else None)
+
+
 def read_series(session: Session, job_id: int, name: str, max_points: int = 2000,
                 since_step: int | None = None) -> dict[str, Any]:
     """The contract's metrics body: points with step > since_step, downsampled past max_points.
@@ -176,7 +184,7 @@ def read_series(session: Session, job_id: int, name: str, max_points: int = 2000
         steps, values, times = points.last_step, points.last_value, points.last_time
     else:
         buckets = max(1, max_points // 3)
-        width = next((w for w in reversed(LEVELS) if total // w >= buckets), None)
+        width = _level(total, buckets)
         entries = (_raw(session, job_id, name, since_step) if width is None
                    else _rollups(session, job_id, name, width, since_step))
         steps, values, times = merge(entries, buckets)

@@ -159,7 +159,7 @@ class MetricRollup(Base):
     """
 
     __tablename__ = "metric_rollups"
-    job_id: Mapped[int] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True)
+    job_id: Mapped[int] = mapped_column(Integer, primary_key=True)  # no FK, as for metric_points
     name: Mapped[str] = mapped_column(String(100), primary_key=True)
     width: Mapped[int] = mapped_column(Integer, primary_key=True)
     bucket: Mapped[int] = mapped_column(BigInteger, primary_key=True)

@@ -14,7 +14,9 @@ from sqlalchemy.orm import Session
 from server.store.downsample import group_points
 
 # Bucket widths in steps; a read picks the coarsest one that still gives enough buckets.
-LEVELS = (16, 256, 4096, 65536)
+# Wider first level = fewer rows to upsert per batch; series under 64 x (max_points / 3) points are
+# downsampled from raw points instead.
+LEVELS = (64, 256, 1024, 4096, 65536)
 Point = tuple[str, int, float, float]  # (name, step, value, time)
 ROLLUP_COLUMNS = ("count", "min_step", "min_value", "min_time", "max_step", "max_value", "max_time",
                   "last_step", "last_value", "last_time")

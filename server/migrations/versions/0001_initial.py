@@ -201,7 +201,6 @@ def upgrade() -> None:
         sa.Column("last_step", sa.BigInteger(), nullable=False),
         sa.Column("last_value", sa.Float(), nullable=False),
         sa.Column("last_time", sa.Float(), nullable=False),
-        sa.ForeignKeyConstraint(["job_id"], ["jobs.id"], ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("job_id", "name", "width", "bucket"),
     )
 
