@@ -45,7 +45,9 @@ def api(host: HostOpt = "127.0.0.1", port: PortOpt = 8000) -> None:
 
     get_settings().data_dir.mkdir(parents=True, exist_ok=True)
     housekeeping.start()
-    uvicorn.run("server.main:app", host=host, port=port, log_level="info", proxy_headers=True)
+    # Open event streams would otherwise hold a SIGTERM'd server until they end.
+    uvicorn.run("server.main:app", host=host, port=port, log_level="info", proxy_headers=True,
+                timeout_graceful_shutdown=3)
 
 
 def _gpu_list(gpus: str | None) -> list[str]:
@@ -60,6 +62,9 @@ def worker(
     devices = _gpu_list(gpus)
     # Set before torch ever loads; without --gpus jobs run on the CPU.
     os.environ["CUDA_VISIBLE_DEVICES"] = ",".join(devices)
+    # Idle OpenMP threads sleep instead of spinning, so jobs sharing a host do not starve each other.
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    os.environ["TORCHYARD_WORKER_CONCURRENCY"] = str(concurrency)
     from celery.signals import worker_ready
 
     from worker import housekeeping

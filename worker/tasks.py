@@ -19,6 +19,14 @@ log = logging.getLogger(__name__)
 def _fresh_connections(**_: Any) -> None:
     # A forked child must not share the parent's pooled database connections.
     get_engine().dispose(close=False)
+    _share_cores(int(os.environ.get("TORCHYARD_WORKER_CONCURRENCY", "1")))
+
+
+def _share_cores(concurrency: int) -> None:
+    """A lone job uses every core; N pool children split them instead of oversubscribing."""
+    import torch
+
+    torch.set_num_threads(max(1, (os.cpu_count() or 1) // max(1, concurrency)))
 
 
 @app.task(name=TASK_NAME, ignore_result=True)
