@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.api.conftest import api, database_url  # noqa: F401 (fixtures for the schema fuzz)
 from tests.faults.harness import private_stack
 from tests.stack import Stack
 
