@@ -219,8 +219,19 @@ def _cross_checks(cfg: TrainConfig) -> None:
     if cfg.optimizer["type"] == "LBFGS" and cfg.precision == "16":
         raise ConfigError(("precision",), "LBFGS cannot run with fp16 gradient scaling; use 32 or bf16")
     if cfg.gpus is not None and cfg.gpus > 1:
-        raise ConfigError(("gpus",), "multi-GPU (DDP) training is not supported by this engine yet")
+        _data_parallel_checks(cfg)
     optim.probe(cfg.optimizer, cfg.loss, cfg.scheduler)
+
+
+def _data_parallel_checks(cfg: TrainConfig) -> None:
+    """What gpus > 1 (DDP) cannot combine with; a GAN model is refused when training starts."""
+    if cfg.optimizer["type"] == "LBFGS":
+        raise ConfigError(("gpus",), "LBFGS re-evaluates the loss itself and cannot train data-parallel; "
+                          "set gpus to 1 or null")
+    if cfg.task == "gan":
+        raise ConfigError(("gpus",), "a GAN trains on one device; set gpus to 1 or null")
+    if cfg.device.startswith("cuda:"):
+        raise ConfigError(("device",), f"device {cfg.device} pins one GPU but gpus is {cfg.gpus}; use auto")
 
 
 def parse_config(raw: Any) -> TrainConfig:

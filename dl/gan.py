@@ -38,7 +38,7 @@ class GanStepper:
             nn.utils.clip_grad_norm_(params, self.clip)
         self.amp.scaler.step(opt)
 
-    def step(self, group: list[Batch]) -> dict[str, Tensor]:
+    def step(self, group: list[Batch], weights: list[float] | None = None) -> dict[str, Tensor]:
         real = group[0][0]
         z = torch.randn(len(real), self.latent_dim, device=real.device)
         with self.amp.autocast():

@@ -14,6 +14,7 @@ from torch import Tensor
 from torch.utils.data import DataLoader, TensorDataset
 
 Batch = tuple[Tensor, Tensor | None]
+Shard = Callable[[Tensor], Tensor]  # a global batch's indices -> this rank's (data-parallel training)
 
 
 def num_batches(n: int, batch_size: int, drop_last: bool) -> int:
@@ -31,7 +32,7 @@ def fits_on_device(tensors: list[Tensor | None], device: torch.device) -> bool:
 
 class TensorBatches:
     def __init__(self, x: Tensor, y: Tensor | None, batch_size: int, drop_last: bool,
-                 device: torch.device) -> None:
+                 device: torch.device, shard: Shard | None = None) -> None:
         self.on_device = fits_on_device([x, y], device)
         where = device if self.on_device else torch.device("cpu")
         self.x = x.to(where)
@@ -41,6 +42,7 @@ class TensorBatches:
             self.x = self.x.pin_memory()
             self.y = None if self.y is None else self.y.pin_memory()
         self.device, self.batch_size, self.drop_last = device, batch_size, drop_last
+        self.shard = shard
         self.n = len(x)
         self.length = num_batches(self.n, batch_size, drop_last)
 
@@ -48,11 +50,15 @@ class TensorBatches:
         return self.length
 
     def epoch(self, perm: Tensor, start: int = 0) -> Iterator[Batch]:
-        """Batches start..end of the epoch whose sample order is `perm`."""
+        """Batches start..end of the epoch whose sample order is `perm` (this rank's shares of them)."""
         order = perm.to(self.x.device)
         bs = self.batch_size
         for b in range(start, self.length):
             idx = order[b * bs:(b + 1) * bs]
+            if self.shard is not None:
+                idx = self.shard(idx)
+                if len(idx) == 0:  # a rank's empty share of a short validation batch
+                    continue
             xb = self.x[idx]
             yb = None if self.y is None else self.y[idx]
             if not self.on_device:
@@ -66,12 +72,13 @@ class LoaderBatches:
 
     def __init__(self, x: Tensor, y: Tensor | None, batch_size: int, drop_last: bool, device: torch.device,
                  *, num_workers: int = 0, pin_memory: bool = False, sampler: Iterable[int] | None = None,
-                 collate_fn: Callable[[list[Any]], Any] | None = None) -> None:
+                 collate_fn: Callable[[list[Any]], Any] | None = None, shard: Shard | None = None) -> None:
         self.dataset = TensorDataset(x) if y is None else TensorDataset(x, y)
         self.device, self.batch_size, self.drop_last = device, batch_size, drop_last
         self.options: dict[str, Any] = {"num_workers": num_workers, "pin_memory": pin_memory,
                                         "collate_fn": collate_fn}
         self.sampler = sampler
+        self.shard = shard
         # a caller's sampler decides how many samples an epoch has
         self.n = len(sampler) if isinstance(sampler, Sized) else len(x)
         self.length = num_batches(self.n, batch_size, drop_last)
@@ -84,6 +91,10 @@ class LoaderBatches:
             loader = DataLoader(self.dataset, batch_size=self.batch_size, sampler=self.sampler,
                                 drop_last=self.drop_last, **self.options)
             batches: Iterator[Any] = itertools.islice(iter(loader), start, None)
+        elif self.shard is not None:
+            bs = self.batch_size
+            shares = [self.shard(perm[b * bs:(b + 1) * bs]).tolist() for b in range(start, self.length)]
+            batches = iter(DataLoader(self.dataset, batch_sampler=shares, **self.options))
         else:
             order = perm[start * self.batch_size:].tolist()
             loader = DataLoader(self.dataset, batch_size=self.batch_size, sampler=order,
@@ -97,8 +108,9 @@ class LoaderBatches:
 
 def make_batches(x: Tensor, y: Tensor | None, batch_size: int, drop_last: bool, device: torch.device, *,
                  num_workers: int = 0, pin_memory: bool | None = None, sampler: Iterable[int] | None = None,
-                 collate_fn: Callable[[list[Any]], Any] | None = None) -> TensorBatches | LoaderBatches:
+                 collate_fn: Callable[[list[Any]], Any] | None = None,
+                 shard: Shard | None = None) -> TensorBatches | LoaderBatches:
     if num_workers > 0 or pin_memory or sampler is not None or collate_fn is not None:
         return LoaderBatches(x, y, batch_size, drop_last, device, num_workers=num_workers,
-                             pin_memory=bool(pin_memory), sampler=sampler, collate_fn=collate_fn)
-    return TensorBatches(x, y, batch_size, drop_last, device)
+                             pin_memory=bool(pin_memory), sampler=sampler, collate_fn=collate_fn, shard=shard)
+    return TensorBatches(x, y, batch_size, drop_last, device, shard=shard)

@@ -14,6 +14,7 @@ from torch import Tensor
 from dl.callbacks import Callback, Checkpoint, TrainResult
 from dl.checkpoint import STATE_VERSION, restore_rng, rng_state, snapshot
 from dl.config import TrainConfig
+from dl.distributed import Dist
 from dl.errors import TrainingError
 from dl.loaders import Batch, LoaderBatches, TensorBatches
 from dl.optim import PER_BATCH_SCHEDULERS
@@ -26,7 +27,7 @@ class Stepper(Protocol):
     metric_names: tuple[str, ...]
     amp: Any
 
-    def step(self, group: list[Batch]) -> dict[str, Tensor]: ...
+    def step(self, group: list[Batch], weights: list[float] | None = None) -> dict[str, Tensor]: ...
     def evaluate(self, batches: Any) -> dict[str, float]: ...
 
 
@@ -44,8 +45,10 @@ class Position:
 class Loop:
     def __init__(self, stepper: Stepper, schedulers: list[Any], sched_type: str | None,
                  train: TensorBatches | LoaderBatches, val: TensorBatches | None, config: TrainConfig,
-                 callback: Callback, total_steps: int) -> None:
+                 callback: Callback, total_steps: int, dist: Dist | None = None) -> None:
         self.s, self.schedulers, self.sched_type = stepper, schedulers, sched_type
+        self.dist = dist
+        self.main = dist is None or dist.main  # the rank that saves checkpoints
         self.train, self.val, self.cfg, self.cb = train, val, config, callback
         self.total_steps = total_steps
         self.shuffle = torch.Generator().manual_seed(config.seed + 1)
@@ -84,12 +87,25 @@ class Loop:
                 yield group
                 group = []
 
-    def _step(self, group: list[Batch]) -> dict[str, Tensor]:
+    def _sizes(self, group: list[Batch]) -> list[int]:
+        """Samples of each batch of the group; data-parallel: of the global batches, not this rank's."""
+        if self.dist is None:
+            return [len(xb) for xb, _ in group]
+        bs, n = self.train.batch_size, self.train.n
+        return [min(bs, n - b * bs) for b in range(self.pos.batch, self.pos.batch + len(group))]
+
+    def _step(self, group: list[Batch], sizes: list[int]) -> dict[str, Tensor]:
         try:
-            return self.s.step(group)
+            if self.dist is None:
+                return self.s.step(group)
+            return self.dist.mean(self.s.step(group, self.dist.weights(sizes)))
         except TrainingError as err:  # the stepper names the failing call; only the loop knows the step
             self.report.flush()  # the steps before the failure keep their points and progress
             raise TrainingError(f"{err} at step {self.pos.step + 1}") from err
+
+    def _should_stop(self) -> bool:
+        stop = self.cb.should_stop()
+        return stop if self.dist is None else self.dist.agree(stop)
 
     def _run_epoch(self) -> bool:
         """Train the rest of the epoch; True when a stop was requested (checkpoint already saved)."""
@@ -98,11 +114,12 @@ class Loop:
         per_batch = self.sched_type in PER_BATCH_SCHEDULERS
         perm = self.pos.perm if self.pos.perm is not None else self._new_perm()
         for group in self._groups(perm):
-            values = self._step(group)
+            sizes = self._sizes(group)
+            values = self._step(group, sizes)
             self.lr_used = self.s.optimizers[0].param_groups[0]["lr"]  # before a per-batch scheduler moves it
             self.pos.step += 1
             self.pos.batch += len(group)
-            samples += sum(len(xb) for xb, _ in group)
+            samples += sum(sizes)
             if self.track_loss:
                 self._add_loss(values)
             self.report.record(self.pos.step, values)
@@ -114,7 +131,7 @@ class Loop:
                 self.checkpoint()
             if self.pos.step >= self.total_steps:
                 break
-            if self.cb.should_stop():
+            if self._should_stop():
                 self.train_time = time.perf_counter() - t0
                 self.checkpoint()
                 return True
@@ -128,6 +145,8 @@ class Loop:
 
     def _end_epoch(self) -> None:
         t_val = time.perf_counter()
+        if self.dist is not None and self.val is not None:
+            self.dist.sync_buffers(self.s.model)  # every rank validates the model rank 0 checkpoints
         val = self.s.evaluate(self.val.epoch(torch.arange(self.val.n))) if self.val is not None else {}
         step, rep = self.pos.step, self.report
         for name, value in val.items():
@@ -195,6 +214,9 @@ class Loop:
     def checkpoint(self) -> None:
         self.report.flush()  # a NaN surfaces here rather than being saved
         if self.pos.step == self.last_ckpt_step or self.pos.step == 0:
+            return
+        if not self.main:  # rank 0 holds the same weights and saves them once
+            self.last_ckpt_step = self.pos.step
             return
         state = self.state()
         epoch = self.pos.epoch + (1 if self.pos.batch else 0)

@@ -40,10 +40,20 @@ def _call(fn: Callable[..., Tensor], what: str, *args: Tensor) -> Tensor:
         raise TrainingError(f"{what} failed on input of shape {shapes}: {str(err).splitlines()[0]}") from err
 
 
+Forward = Callable[[Tensor], Tensor]
+
+
 class SupervisedStepper:
-    def __init__(self, model: nn.Module, fwd: Callable[[Tensor], Tensor], task: str, loss_fn: nn.Module,
-                 loss_name: str, optimizer: torch.optim.Optimizer, amp: Amp, clip: float | None) -> None:
+    """Data-parallel training passes `eval_fwd` (the unwrapped model: no collective in its forward),
+    `no_sync` (DDP's, for accumulation) and `reduce` (sums validation totals across ranks)."""
+
+    def __init__(self, model: nn.Module, fwd: Forward, task: str, loss_fn: nn.Module,
+                 loss_name: str, optimizer: torch.optim.Optimizer, amp: Amp, clip: float | None, *,
+                 eval_fwd: Forward | None = None,
+                 no_sync: Callable[[], contextlib.AbstractContextManager[Any]] | None = None,
+                 reduce: Callable[[list[float]], list[float]] | None = None) -> None:
         self.model, self.fwd, self.task, self.loss_fn, self.loss_name = model, fwd, task, loss_fn, loss_name
+        self.eval_fwd, self.no_sync, self.reduce = eval_fwd or fwd, no_sync, reduce
         self.optimizers = [optimizer]
         self.amp, self.clip = amp, clip
         self.lbfgs = isinstance(optimizer, torch.optim.LBFGS)
@@ -61,24 +71,30 @@ class SupervisedStepper:
             return yb.reshape(out.shape)
         return yb
 
-    def loss(self, xb: Tensor, yb: Tensor | None) -> tuple[Tensor, Tensor]:
+    def loss(self, xb: Tensor, yb: Tensor | None, fwd: Forward | None = None) -> tuple[Tensor, Tensor]:
         with self.amp.autocast():
-            out = _call(self.fwd, "the model", xb)
+            out = _call(fwd or self.fwd, "the model", xb)
             tgt = self.target(xb, yb, out)
             return _call(self.loss_fn, f"the loss {self.loss_name}", out, tgt), out
 
-    def step(self, group: list[Batch]) -> dict[str, Tensor]:
+    def step(self, group: list[Batch], weights: list[float] | None = None) -> dict[str, Tensor]:
+        """One optimizer step; `weights` scale each micro-batch's loss (default: its share of samples,
+        so k micro-batches equal one large batch)."""
         if self.lbfgs:
             return {"train_loss": self._lbfgs_step(*group[0])}
         opt, scaler = self.optimizers[0], self.amp.scaler
         opt.zero_grad(set_to_none=True)
-        sizes = [len(xb) for xb, _ in group]
+        if weights is None and len(group) > 1:
+            sizes = [len(xb) for xb, _ in group]
+            weights = [size / sum(sizes) for size in sizes]
         losses: list[Tensor] = []
-        for (xb, yb), size in zip(group, sizes, strict=True):
-            loss, _ = self.loss(xb, yb)
-            if len(group) > 1:  # weighted by sample count, so k micro-batches equal one large batch
-                loss = loss * (size / sum(sizes))
-            scaler.scale(loss).backward()
+        for i, (xb, yb) in enumerate(group):
+            last = i == len(group) - 1
+            with self.no_sync() if self.no_sync is not None and not last else contextlib.nullcontext():
+                loss, _ = self.loss(xb, yb)
+                if weights is not None:
+                    loss = loss * weights[i]
+                scaler.scale(loss).backward()
             losses.append(loss.detach())
         if self.clip is not None:
             scaler.unscale_(opt)
@@ -107,7 +123,7 @@ class SupervisedStepper:
         self.model.eval()
         n, sums = 0, []
         for xb, yb in batches:
-            loss, out = self.loss(xb, yb)
+            loss, out = self.loss(xb, yb, self.eval_fwd)
             size = len(xb)
             n += size
             extra = torch.zeros((), device=loss.device)  # correct predictions, or absolute error sum
@@ -117,9 +133,12 @@ class SupervisedStepper:
                 extra = (out.float() - self.target(xb, yb, out).float()).abs().mean() * size
             sums.append(torch.stack([loss.float() * size, extra]))
         self.model.train()
+        loss_sum, extra_sum = torch.stack(sums).sum(0).tolist() if sums else (0.0, 0.0)
+        if self.reduce is not None:  # this rank's shares of the validation batches -> the whole split
+            loss_sum, extra_sum, total = self.reduce([loss_sum, extra_sum, float(n)])
+            n = round(total)
         if n == 0:
             return {}
-        loss_sum, extra_sum = torch.stack(sums).sum(0).tolist()
         metrics = {"val_loss": loss_sum / n}
         if self.task in ("classification", "regression"):
             metrics["val_accuracy" if self.task == "classification" else "val_mae"] = extra_sum / n

@@ -10,6 +10,7 @@ from torch import Tensor, nn
 from dl.callbacks import Callback, CallbackList, Checkpoint, MetricPoint, NullCallback, TrainResult
 from dl.config import TrainConfig
 from dl.data import ArrayData, apply_normalization, fit_normalization, split_indices
+from dl.distributed import Dist, local_cuda_device
 from dl.errors import ConfigError, DLError
 from dl.gan import GanStepper
 from dl.loaders import LoaderBatches, TensorBatches, make_batches
@@ -61,7 +62,7 @@ def _trainable(module: nn.Module) -> list[nn.Parameter]:
 
 
 def _stepper(model: nn.Module, task: str, loss_name: str, config: TrainConfig,
-             device: torch.device) -> Stepper:
+             device: torch.device, dist: Dist | None) -> Stepper:
     amp = Amp(config.precision, device)
     loss_fn = build_loss(config.loss or {"type": loss_name}).to(device)
     if task == "gan":
@@ -69,8 +70,13 @@ def _stepper(model: nn.Module, task: str, loss_name: str, config: TrainConfig,
         opt_g = build_optimizer(config.optimizer, _trainable(model.generator))  # type: ignore[arg-type]
         return GanStepper(model, _compiler(config), loss_fn, opt_d, opt_g, amp, config.grad_clip_norm)
     opt = build_optimizer(config.optimizer, _trainable(model))
-    return SupervisedStepper(model, _compiler(config)(model), task, loss_fn, loss_name, opt, amp,
-                             config.grad_clip_norm)
+    if dist is None:
+        return SupervisedStepper(model, _compiler(config)(model), task, loss_fn, loss_name, opt, amp,
+                                 config.grad_clip_norm)
+    ddp = dist.wrap(model, device)
+    return SupervisedStepper(model, _compiler(config)(ddp), task, loss_fn, loss_name, opt, amp,
+                             config.grad_clip_norm, eval_fwd=_compiler(config)(model), no_sync=ddp.no_sync,
+                             reduce=dist.sum)
 
 
 def _split(data: ArrayData, config: TrainConfig) -> tuple[Tensor, Tensor | None, Tensor, Tensor | None,
@@ -109,26 +115,29 @@ def _announce(cb: Callback, model: nn.Module, example: Tensor, info: dict[str, A
 
 def _loaders(x_tr: Tensor, y_tr: Tensor | None, x_val: Tensor, y_val: Tensor | None, config: TrainConfig,
              dev: torch.device, sampler: Iterable[int] | None,
-             collate_fn: Callable[[list[Any]], Any] | None) -> tuple[Batches, TensorBatches | None]:
+             collate_fn: Callable[[list[Any]], Any] | None,
+             dist: Dist | None) -> tuple[Batches, TensorBatches | None]:
     if len(x_tr) == 0 or (config.drop_last and len(x_tr) < config.batch_size):
         raise ConfigError(("batch_size",), f"the training split has {len(x_tr)} samples: too few for "
                           f"batch_size {config.batch_size}{' with drop_last' if config.drop_last else ''}")
     train_b = make_batches(x_tr, y_tr, config.batch_size, config.drop_last, dev,
                            num_workers=config.num_workers, pin_memory=config.pin_memory,
-                           sampler=sampler, collate_fn=collate_fn)
-    val_b = TensorBatches(x_val, y_val, config.batch_size, False, dev) if len(x_val) else None
+                           sampler=sampler, collate_fn=collate_fn, shard=dist.train_shard if dist else None)
+    val_b = TensorBatches(x_val, y_val, config.batch_size, False, dev,
+                          shard=dist.shard if dist else None) if len(x_val) else None
     return train_b, val_b
 
 
 def _loop(stepper: Stepper, train_b: Batches, val_b: TensorBatches | None, config: TrainConfig,
-          cb: Callback) -> Loop:
+          cb: Callback, dist: Dist | None) -> Loop:
     """The loop with its schedulers; OneCycleLR spans the run's optimizer steps."""
     steps_per_epoch = math.ceil(len(train_b) / config.grad_accum_steps)
     total = steps_per_epoch * config.epochs
     total = min(total, config.max_steps) if config.max_steps else total
     sched = config.scheduler
     schedulers = [build_scheduler(sched, opt, total) for opt in stepper.optimizers] if sched else []
-    return Loop(stepper, schedulers, sched["type"] if sched else None, train_b, val_b, config, cb, total)
+    return Loop(stepper, schedulers, sched["type"] if sched else None, train_b, val_b, config, cb, total,
+                dist)
 
 
 def train(model: nn.Module, data: ArrayData, config: TrainConfig, *, callbacks: Callback | None = None,
@@ -136,19 +145,27 @@ def train(model: nn.Module, data: ArrayData, config: TrainConfig, *, callbacks: 
           init_weights: dict[str, Tensor] | None = None, sampler: Iterable[int] | None = None,
           collate_fn: Callable[[list[Any]], Any] | None = None) -> TrainResult:
     """Train `model` on `data`; `resume` is a Checkpoint.state. Seed the global RNG with config.seed
-    before building the model so that one seed fixes the initial weights too."""
-    cb = callbacks or NullCallback()
+    before building the model so that one seed fixes the initial weights too.
+
+    Inside an initialised torch.distributed process group of 2+ ranks (every rank calls train() with the
+    same arguments) it trains data-parallel; only rank 0's callbacks are called (see dl.distributed)."""
+    dist = Dist.current()
+    cb = callbacks if callbacks is not None and (dist is None or dist.main) else NullCallback()
     dev = resolve_device(device or config.device)
+    if dist is not None and dev.type == "cuda" and dev.index is None:
+        dev = local_cuda_device()
     task, loss_name = resolve_task(data.info, config, hasattr(model, "generator"))
+    if dist is not None:
+        dist.check(task, sampler is not None)
     x_tr, y_tr, x_val, y_val, norm = _split(data, config)
-    train_b, val_b = _loaders(x_tr, y_tr, x_val, y_val, config, dev, sampler, collate_fn)
+    train_b, val_b = _loaders(x_tr, y_tr, x_val, y_val, config, dev, sampler, collate_fn, dist)
     _prepare_model(model, config, None if resume else init_weights, dev)
     if resume is not None:
         model.load_state_dict(resume["model"])
     else:
         torch.manual_seed(config.seed)  # dropout and GAN noise
-    stepper = _stepper(model, task, loss_name, config, dev)
-    loop = _loop(stepper, train_b, val_b, config, cb)
+    stepper = _stepper(model, task, loss_name, config, dev, dist)
+    loop = _loop(stepper, train_b, val_b, config, cb, dist)
     if resume is not None:
         loop.load(resume, dev)
     _announce(cb, model, x_tr[:2].to(dev), {
