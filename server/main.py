@@ -4,6 +4,7 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 from fastapi import APIRouter, FastAPI
 from fastapi.responses import FileResponse
@@ -83,6 +84,23 @@ def mount_dashboard(app: FastAPI) -> None:
     app.frontend("/", directory=WEB_DIR, fallback="index.html")
 
 
+def document_error_detail(app: FastAPI) -> None:
+    """API.md lets a 422 `detail` be a sentence or a list of {loc, msg}: the schema says both."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = generate()
+            error = schema.get("components", {}).get("schemas", {}).get("HTTPValidationError")
+            if error is not None:
+                items = {"$ref": "#/components/schemas/ValidationError"}
+                error["properties"]["detail"] = {"title": "Detail", "anyOf": [
+                    {"type": "string"}, {"type": "array", "items": items}]}
+        return app.openapi_schema or generate()
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
 def create_app() -> FastAPI:
     settings = get_settings()
     app = FastAPI(title="Torchyard", version="1", lifespan=lifespan,
@@ -92,6 +110,7 @@ def create_app() -> FastAPI:
     errors.install(app)
     app.include_router(api_router())
     mount_dashboard(app)
+    document_error_detail(app)
     return app
 
 
