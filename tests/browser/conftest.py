@@ -90,7 +90,7 @@ class Tab:
 @pytest.fixture(scope="session")
 def browser() -> Iterator[Browser]:
     if not CHROMIUM.exists():
-        pytest.skip("Debian's chromium is not installed at /usr/bin/chromium")
+        pytest.fail("Debian's chromium is not installed at /usr/bin/chromium: apt-get install -y chromium")
     with sync_playwright() as pw:
         launched = pw.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
         yield launched
