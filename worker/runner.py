@@ -39,6 +39,14 @@ class JobInputs:
     dataset: Dataset
 
 
+@dataclass
+class Outcome:
+    status: str  # succeeded | cancelled | failed
+    error: str | None = None
+    summary: dict[str, Any] | None = None
+    cause: BaseException | None = None
+
+
 def run(job_id: int, worker_name: str) -> str | None:
     """Run the job if this delivery wins the claim; returns the final status (None: not ours)."""
     settings = get_settings()
@@ -49,6 +57,21 @@ def run(job_id: int, worker_name: str) -> str | None:
         return None
     events.publish(job_id)
     inputs = _load_inputs(job_id)
+    if inputs.job.gpus > 1:
+        from worker.ddp import launch  # data-parallel: one process per rank, rank 0 runs execute()
+
+        outcome = launch(inputs, attempt)
+    else:
+        outcome = execute(inputs, attempt)
+    if outcome is None:
+        return None
+    return _end(job_id, attempt, outcome.status, error=outcome.error, summary=outcome.summary,
+                logdir=settings.tensorboard_dir / str(job_id))
+
+
+def execute(inputs: JobInputs, attempt: int) -> Outcome | None:
+    """Train the claimed job, reporting to the database; None when the lease was lost."""
+    settings, job_id = get_settings(), inputs.job.id
     logdir = settings.tensorboard_dir / str(job_id)
     reporter = DBReporter(job_id, attempt, keep_checkpoints=int(inputs.job.config.get("keep_checkpoints", 3)),
                           heartbeat_interval_s=settings.heartbeat_interval_s,
@@ -63,13 +86,12 @@ def run(job_id: int, worker_name: str) -> str | None:
         reporter.close()
         batch_size = int(inputs.job.config.get("batch_size", 64))
         sentence = error_sentence(exc, reporter.step + 1 if reporter.started else None, batch_size)
-        return _end(job_id, attempt, "failed", error=sentence, logdir=logdir)
+        return Outcome("failed", error=sentence, cause=exc)
     reporter.close()
     if reporter.lease_lost:
         return None
-    if result.status == "succeeded":
-        return _end(job_id, attempt, "succeeded", summary=_summary(result), logdir=logdir)
-    return _end(job_id, attempt, "cancelled", summary=_summary(result), logdir=logdir)
+    status = "succeeded" if result.status == "succeeded" else "cancelled"
+    return Outcome(status, summary=_summary(result))
 
 
 def _load_inputs(job_id: int) -> JobInputs:
