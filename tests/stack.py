@@ -87,9 +87,10 @@ class Stack:
         except httpx.HTTPError:
             return False
 
-    def start_worker(self) -> int:
-        """Start one more worker process; returns its index for stop_worker()."""
-        self.workers.append(self._spawn(["worker"], f"worker{len(self.workers)}"))
+    def start_worker(self, gpus: str | None = None) -> int:
+        """Start one more worker process (`--gpus gpus` when given); returns its index for stop_worker()."""
+        args = ["worker", "--gpus", gpus] if gpus else ["worker"]
+        self.workers.append(self._spawn(args, f"worker{len(self.workers)}"))
         return len(self.workers) - 1
 
     def stop_worker(self, i: int, sig: int = signal.SIGKILL) -> None:
