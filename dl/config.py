@@ -224,7 +224,7 @@ def _cross_checks(cfg: TrainConfig) -> None:
 
 
 def _data_parallel_checks(cfg: TrainConfig) -> None:
-    """What gpus > 1 (DDP) cannot combine with; a GAN model is refused when training starts."""
+    """What gpus > 1 (DDP) cannot combine with; a GAN model with task null is refused by plan_job."""
     if cfg.optimizer["type"] == "LBFGS":
         raise ConfigError(("gpus",), "LBFGS re-evaluates the loss itself and cannot train data-parallel; "
                           "set gpus to 1 or null")

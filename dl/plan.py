@@ -53,6 +53,8 @@ def _check_task_options(task: str, config: TrainConfig) -> None:
         raise ConfigError(("early_stopping",), "a GAN has no validation loss to stop on")
     if task == "gan" and (config.grad_accum_steps != 1 or config.optimizer["type"] == "LBFGS"):
         raise ConfigError(("optimizer",), "a GAN trains one step per batch: no LBFGS, grad_accum_steps 1")
+    if task == "gan" and (config.gpus or 0) > 1:  # a GAN model with task left null lands here at submit
+        raise ConfigError(("gpus",), "a GAN trains on one device; set gpus to 1 or null")
 
 
 def num_outputs(task: str, loss: str, info: DatasetInfo) -> int:

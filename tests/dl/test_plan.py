@@ -61,6 +61,14 @@ def test_plan_gan_checks_generator_output() -> None:
         plan_job(gan, VALUES, parse_config({}))
 
 
+def test_plan_gan_model_refuses_gpus_without_task() -> None:
+    gan = {"generator": {"layers": [{"type": "Linear", "out_features": 5}]},
+           "discriminator": {"layers": [{"type": "Linear", "out_features": 1}]}, "latent_dim": 3}
+    with pytest.raises(ConfigError) as err:
+        plan_job(gan, VALUES, parse_config({"gpus": 2}))
+    assert err.value.loc == ("gpus",)
+
+
 @pytest.mark.parametrize(("info", "raw", "loc"), [
     (VALUES, {"task": "classification"}, ("task",)),
     (DIGITS, {"task": "regression"}, ("task",)),
