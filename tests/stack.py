@@ -48,7 +48,9 @@ class Stack:
         self.log_dir = log_dir
         self.initial_workers = workers
         self.env = {
-            **os.environ, "TORCHYARD_DATABASE_URL": database_url, "TORCHYARD_BROKER_URL": broker_url,
+            # Settings leaked by in-process tests (e.g. a small upload limit) must not reach the stack.
+            **{k: v for k, v in os.environ.items() if not k.startswith("TORCHYARD_")},
+            "TORCHYARD_DATABASE_URL": database_url, "TORCHYARD_BROKER_URL": broker_url,
             "TORCHYARD_DATA_DIR": str(data_dir), "TORCHYARD_QUEUE": queue,
             "TORCHYARD_ADMIN_TOKEN": self.admin_token, "TORCHYARD_HEARTBEAT_INTERVAL_S": "1",
             "TORCHYARD_LEASE_TIMEOUT_S": "8", "TORCHYARD_HOUSEKEEPING_INTERVAL_S": "1",

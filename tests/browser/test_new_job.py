@@ -11,7 +11,8 @@ from tests.stack import FINISHED, wait_until
 pytestmark = [pytest.mark.browser, pytest.mark.e2e]
 
 # Long enough on 2 busy cores that the page sees the curve grow while the job runs.
-LIVE_CONFIG = {"epochs": 2, "batch_size": 8, "log_every_steps": 1, "val_fraction": 0.2}
+# Long enough (~10 s on an idle machine) for the page to see the curve grow while the job runs.
+LIVE_CONFIG = {"epochs": 8, "batch_size": 8, "log_every_steps": 1, "val_fraction": 0.2}
 
 
 def _points(tab: Tab, job_id: int) -> int:
