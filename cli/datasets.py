@@ -7,7 +7,7 @@ import typer
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
 
 from cli.render import datasets_table
-from cli.session import client, err, handles_errors, out, print_json
+from cli.session import client, emit, err, handles_errors
 from client import Client, Dataset
 
 app = typer.Typer(help="Upload and manage datasets.", no_args_is_help=True)
@@ -33,10 +33,7 @@ def upload(api: Client, path: Path, name: str | None, target: str | None) -> Dat
 
 
 def _show(dataset: Dataset, as_json: bool) -> None:
-    if as_json:
-        print_json(dataset)
-    else:
-        out.print(datasets_table([dataset], 1))
+    emit(dataset, as_json, lambda: datasets_table([dataset], 1))
 
 
 @app.command("upload")
@@ -71,10 +68,7 @@ def ls_cmd(
 ) -> None:
     """List your datasets."""
     page = client().list_datasets(limit=limit, offset=offset)
-    if as_json:
-        print_json(page.data)
-    else:
-        out.print(datasets_table(page.data, page.count))  # type: ignore[arg-type]
+    emit(page.data, as_json, lambda: datasets_table(page.data, page.count))  # type: ignore[arg-type]
 
 
 @app.command("rm")

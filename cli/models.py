@@ -8,7 +8,7 @@ import typer
 import yaml
 
 from cli.render import spec_rows, table
-from cli.session import client, err, handles_errors, out, print_json
+from cli.session import client, emit, err, handles_errors, out, print_json
 from client import Client, Model
 
 app = typer.Typer(help="Create and inspect models.", no_args_is_help=True)
@@ -58,10 +58,7 @@ def create_cmd(
 ) -> None:
     """Create a model from a spec or Python file."""
     model = create(client(), file, name)
-    if as_json:
-        print_json(model)
-    else:
-        out.print(models_table([model], 1))
+    emit(model, as_json, lambda: models_table([model], 1))
 
 
 @app.command("ls")
@@ -73,10 +70,7 @@ def ls_cmd(
 ) -> None:
     """List your models."""
     page = client().list_models(limit=limit, offset=offset)
-    if as_json:
-        print_json(page.data)
-    else:
-        out.print(models_table(page.data, page.count))  # type: ignore[arg-type]
+    emit(page.data, as_json, lambda: models_table(page.data, page.count))  # type: ignore[arg-type]
 
 
 @app.command("show")

@@ -64,3 +64,11 @@ def print_json(data: Any) -> None:
     """Machine-readable output on stdout, nothing else there."""
     sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
     sys.stdout.flush()
+
+
+def emit(data: Any, as_json: bool, render: Callable[[], Any]) -> None:
+    """--json prints the data on stdout; otherwise what `render` makes (a table or a line)."""
+    if as_json:
+        print_json(data)
+    else:
+        out.print(render())

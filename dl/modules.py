@@ -19,56 +19,38 @@ def _last_hidden(h: Tensor, num_layers: int, directions: int) -> Tensor:
     return top.permute(1, 0, 2).reshape(h.shape[-2], directions * h.shape[-1])
 
 
-class LSTM(nn.LSTM):
-    """nn.LSTM, batch_first. output="sequence": (B, T, D*H); "last": the top layer's final hidden
-    state of each direction, (B, D*H) (for one direction this equals the sequence's last step)."""
+class _Recurrent(nn.Module):
+    """Mixin for the recurrent layers: output="sequence" -> (B, T, D*H); "last" -> the top layer's final
+    hidden state of each direction, (B, D*H) (for one direction this equals the sequence's last step)."""
+
+    num_layers: int
+    bidirectional: bool
 
     def __init__(self, *args: Any, output: RecurrentOutput = "sequence", **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.output = output
 
-    def forward(self, x: Tensor) -> Tensor:  # type: ignore[override]
-        seq, (h, _) = super().forward(x)
-        if self.output == "sequence":
-            return seq
-        return _last_hidden(h, self.num_layers, 2 if self.bidirectional else 1)
-
-    def extra_repr(self) -> str:
-        return f"{super().extra_repr()}, output={self.output!r}"
-
-
-class GRU(nn.GRU):
-    """nn.GRU, batch_first, with the same `output` choice as LSTM."""
-
-    def __init__(self, *args: Any, output: RecurrentOutput = "sequence", **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.output = output
-
-    def forward(self, x: Tensor) -> Tensor:  # type: ignore[override]
+    def forward(self, x: Tensor) -> Tensor:
         seq, h = super().forward(x)
         if self.output == "sequence":
             return seq
+        h = h[0] if isinstance(h, tuple) else h  # LSTM's state is (h, c)
         return _last_hidden(h, self.num_layers, 2 if self.bidirectional else 1)
 
     def extra_repr(self) -> str:
         return f"{super().extra_repr()}, output={self.output!r}"
 
 
-class RNN(nn.RNN):
-    """nn.RNN, batch_first, with the same `output` choice as LSTM."""
+class LSTM(_Recurrent, nn.LSTM):  # type: ignore[misc]  # forward takes one tensor, returns one
+    """nn.LSTM, batch_first, with the `output` choice."""
 
-    def __init__(self, *args: Any, output: RecurrentOutput = "sequence", **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.output = output
 
-    def forward(self, x: Tensor) -> Tensor:  # type: ignore[override]
-        seq, h = super().forward(x)
-        if self.output == "sequence":
-            return seq
-        return _last_hidden(h, self.num_layers, 2 if self.bidirectional else 1)
+class GRU(_Recurrent, nn.GRU):  # type: ignore[misc]
+    """nn.GRU, batch_first, with the `output` choice."""
 
-    def extra_repr(self) -> str:
-        return f"{super().extra_repr()}, output={self.output!r}"
+
+class RNN(_Recurrent, nn.RNN):  # type: ignore[misc]
+    """nn.RNN, batch_first, with the `output` choice."""
 
 
 class Bilinear(nn.Bilinear):
