@@ -18,7 +18,7 @@ from dl.distributed import Dist
 from dl.errors import TrainingError
 from dl.loaders import Batch, LoaderBatches, TensorBatches
 from dl.optim import PER_BATCH_SCHEDULERS
-from dl.reporting import Reporter
+from dl.reporting import Reporter, epoch_line
 
 
 class Stepper(Protocol):
@@ -158,6 +158,8 @@ class Loop:
         train_loss = float(self.pos.loss_sum) / max(self.pos.loss_steps, 1) if self.pos.loss_sum is not None \
             else float("nan")
         self._step_schedulers(val.get("val_loss", train_loss))
+        epoch_metrics = {"train_loss": train_loss, **val}
+        self.cb.on_log(epoch_line(self.pos.epoch + 1, self.cfg.epochs, step, epoch_metrics))
         self._early_stop({**val, "train_loss": train_loss})
         self.pos = Position(step=step, epoch=self.pos.epoch + 1, early=self.pos.early)
         rep.flush()

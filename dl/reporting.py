@@ -65,3 +65,9 @@ class Reporter:
         if self.points:
             points, self.points = self.points, []
             self.cb.on_metrics(points)
+
+
+def epoch_line(epoch: int, epochs: int, step: int, metrics: dict[str, float]) -> str:
+    """The job log's line for a finished epoch: what a user scans for in the log tail."""
+    shown = ", ".join(f"{name} {value:.4g}" for name, value in metrics.items())
+    return f"epoch {epoch}/{epochs} (step {step}): {shown}"

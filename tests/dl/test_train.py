@@ -37,6 +37,15 @@ def test_train_reports_contract_metrics() -> None:
     assert rec.result is result and result.normalization is not None
 
 
+def test_train_logs_one_line_per_epoch_with_its_metrics() -> None:
+    rec = Recorder()
+    config = parse_config({"epochs": 2, "batch_size": 10})
+    train(_mlp(), blobs(n=100), config, callbacks=rec)
+    assert [line.split(":")[0] for line in rec.logs] == ["epoch 1/2 (step 8)", "epoch 2/2 (step 16)"]
+    val_loss = rec.series("val_loss")[-1][1]
+    assert f"val_loss {val_loss:.4g}" in rec.logs[-1] and "val_accuracy" in rec.logs[-1]
+
+
 def test_train_regression_logs_val_mae_and_learns() -> None:
     rec = Recorder()
     model = nn.Linear(3, 1)
