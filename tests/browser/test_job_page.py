@@ -47,8 +47,9 @@ def test_finished_job_shows_model_graph_config_and_log(signed_in: Tab, member: M
     assert tab.page.locator("#job-model svg.graph g.node").count() == len(model["graph"]["nodes"])
     assert '"batch_size": 64' in (tab.page.text_content("#job-config pre") or "")
     logs = member.http.get(f"/jobs/{job_id}/logs").text.strip().splitlines()
-    if logs:
-        assert logs[-1] in (tab.page.text_content("#job-log") or "")
+    assert logs and logs[-1].startswith("epoch "), logs  # the engine logs every epoch
+    tab.page.wait_for_function("line => document.querySelector('#job-log').textContent.includes(line)",
+                               arg=logs[-1])
     # Validation metrics get a chart of their own.
     tab.page.wait_for_selector(f'[data-series="val_loss"][data-job="{job_id}"]')
     tab.shot("job-panels")
