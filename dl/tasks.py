@@ -53,7 +53,9 @@ class SupervisedStepper:
                  no_sync: Callable[[], contextlib.AbstractContextManager[Any]] | None = None,
                  reduce: Callable[[list[float]], list[float]] | None = None) -> None:
         self.model, self.fwd, self.task, self.loss_fn, self.loss_name = model, fwd, task, loss_fn, loss_name
-        self.eval_fwd, self.no_sync, self.reduce = eval_fwd or fwd, no_sync, reduce
+        # `is None`, not `or`: a compiled module's truth test calls len() on the model
+        self.eval_fwd = fwd if eval_fwd is None else eval_fwd
+        self.no_sync, self.reduce = no_sync, reduce
         self.optimizers = [optimizer]
         self.amp, self.clip = amp, clip
         self.lbfgs = isinstance(optimizer, torch.optim.LBFGS)
@@ -73,7 +75,7 @@ class SupervisedStepper:
 
     def loss(self, xb: Tensor, yb: Tensor | None, fwd: Forward | None = None) -> tuple[Tensor, Tensor]:
         with self.amp.autocast():
-            out = _call(fwd or self.fwd, "the model", xb)
+            out = _call(self.fwd if fwd is None else fwd, "the model", xb)
             tgt = self.target(xb, yb, out)
             return _call(self.loss_fn, f"the loss {self.loss_name}", out, tgt), out
 

@@ -113,6 +113,15 @@ def test_train_compiled_model_matches_eager_accuracy() -> None:
     assert "_orig_mod" not in "".join(compiled_model.state_dict())  # weights of the plain module
 
 
+def test_train_compiled_spec_model_validates() -> None:
+    # a spec-built Model has no len(); the compiled module's truth test used to call it at validation
+    torch.manual_seed(0)
+    model = build_model({"layers": [{"type": "Linear", "out_features": 3}]}, [4])
+    result = train(model, blobs(), parse_config({"epochs": 2, "compile": True}))
+    assert result.status == "succeeded"
+    assert 0.0 <= result.metrics["val_accuracy"] <= 1.0
+
+
 def test_tensorboard_callback_writes_every_metric(tmp_path: Path) -> None:
     rec = Recorder()
     callbacks = CallbackList([TensorBoardCallback(tmp_path), rec])
