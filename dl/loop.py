@@ -158,14 +158,23 @@ class Loop:
         train_loss = float(self.pos.loss_sum) / max(self.pos.loss_steps, 1) if self.pos.loss_sum is not None \
             else float("nan")
         self._step_schedulers(val.get("val_loss", train_loss))
-        epoch_metrics = {"train_loss": train_loss, **val}
-        self.cb.on_log(epoch_line(self.pos.epoch + 1, self.cfg.epochs, step, epoch_metrics))
+        losses = self._epoch_losses(train_loss)
+        self.cb.on_log(epoch_line(self.pos.epoch + 1, self.cfg.epochs, step, {**losses, **val}))
         self._early_stop({**val, "train_loss": train_loss})
         self.pos = Position(step=step, epoch=self.pos.epoch + 1, early=self.pos.early)
         rep.flush()
         every = self.cfg.checkpoint_every_epochs
         if every and self.pos.epoch % every == 0:
             self.checkpoint()
+
+    def _epoch_losses(self, mean_loss: float) -> dict[str, float]:
+        """For the epoch's log line: the mean loss where it was tracked, else the last logged step losses
+        (train_loss, or d_loss/g_loss), never a NaN that training did not produce."""
+        self.report.flush()  # the pending step losses reach report.last
+        losses = {n: self.report.last[n] for n in self.s.metric_names if n in self.report.last}
+        if self.pos.loss_sum is not None:
+            losses[self.s.metric_names[0]] = mean_loss
+        return losses
 
     def _step_schedulers(self, plateau_metric: float) -> None:
         with warnings.catch_warnings():

@@ -46,6 +46,21 @@ def test_train_logs_one_line_per_epoch_with_its_metrics() -> None:
     assert f"val_loss {val_loss:.4g}" in rec.logs[-1] and "val_accuracy" in rec.logs[-1]
 
 
+def test_train_log_line_shows_the_last_step_loss_not_nan() -> None:
+    rec = Recorder()
+    train(_mlp(), blobs(n=100), parse_config({"epochs": 1, "batch_size": 10}), callbacks=rec)
+    last_loss = rec.series("train_loss")[-1][1]
+    assert "nan" not in rec.logs[0] and f"train_loss {last_loss:.4g}" in rec.logs[0]
+
+
+def test_train_log_line_shows_the_epoch_mean_loss_when_tracked() -> None:
+    rec = Recorder()
+    config = parse_config({"epochs": 1, "batch_size": 10, "scheduler": {"type": "ReduceLROnPlateau"}})
+    train(_mlp(), blobs(n=100), config, callbacks=rec)
+    mean_loss = sum(v for _, v in rec.series("train_loss")) / 8
+    assert f"train_loss {mean_loss:.4g}" in rec.logs[0]
+
+
 def test_train_regression_logs_val_mae_and_learns() -> None:
     rec = Recorder()
     model = nn.Linear(3, 1)
