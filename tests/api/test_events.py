@@ -141,6 +141,17 @@ def test_stream_bad_cursor_or_job_list_is_422(client: TestClient, alice: Headers
     assert client.get("/api/v1/events?job=99999999", headers=alice).status_code == 404
 
 
+def test_stream_cursor_beyond_bigint_is_422(client: TestClient, alice: Headers, api: Api) -> None:
+    # events.id is a BIGINT: such a cursor used to fail the stream's query after the 200 was sent.
+    job_id = running_job(api, alice)
+    huge = str(2**64)
+    assert client.get(f"/api/v1/jobs/{job_id}/events?after={huge}", headers=alice).status_code == 422
+    cursor = {"Last-Event-ID": f"{job_id}:{huge}"}
+    answer = client.get(f"/api/v1/events?job={job_id}", headers={**alice, **cursor})
+    assert answer.status_code == 422
+    assert "not one this server sent" in answer.json()["detail"]
+
+
 def test_stream_dropped_by_the_client_holds_no_connection(api: Api, alice: Headers) -> None:
     from sqlalchemy.pool import QueuePool
 

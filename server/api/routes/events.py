@@ -29,6 +29,7 @@ router = APIRouter(tags=["events"])
 POLL_S = 0.15
 BATCH = 200  # events per job per poll (a metric event can carry thousands of points)
 MAX_JOBS = 50
+MAX_EVENT_ID = 2**63 - 1  # events.id is a BIGINT: a cursor past it would fail the query mid-stream
 FINISHED = ("succeeded", "failed", "cancelled")
 TokenQuery = Annotated[str | None, Query(description="the token, for EventSource (no headers)")]
 AfterQuery = Annotated[str | None, Query(max_length=2000, description="resume after this event id")]
@@ -68,11 +69,12 @@ def parse_cursor(raw: str | None, job_ids: list[int]) -> dict[int, int] | None:
     if raw is None or not raw.strip():
         return None
     try:
-        if ":" not in raw:
-            return dict.fromkeys(job_ids, int(raw))
-        given = {int(j): int(e) for j, e in (part.split(":", 1) for part in raw.split(","))}
+        given = ({j: int(raw) for j in job_ids} if ":" not in raw
+                 else {int(j): int(e) for j, e in (part.split(":", 1) for part in raw.split(","))})
     except ValueError as exc:
         raise HTTPException(422, f"event id {raw[:100]!r} is not one this server sent") from exc
+    if any(abs(e) > MAX_EVENT_ID for e in given.values()):
+        raise HTTPException(422, f"event id {raw[:100]!r} is not one this server sent")
     default = min(given.values(), default=0)
     return {j: given.get(j, default) for j in job_ids}
 
