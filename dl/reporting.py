@@ -23,6 +23,7 @@ class Reporter:
         self.points: list[MetricPoint] = []
         self.last: dict[str, float] = {}
         self.last_finite: float | None = None
+        self.good_step = 0  # the newest step whose losses were finite
         self.last_flush = time.monotonic()
         self.epoch = 1
 
@@ -43,11 +44,13 @@ class Reporter:
             self._emit()
             return
         table = torch.stack([torch.stack([v[n].float() for n in self.names]) for _, _, v in pending]).tolist()
+        good_before = self.good_step
         try:
             self._take(pending, table)
         finally:
             self._emit()
-        self.cb.on_progress(self.epoch, pending[-1][0], self.total_steps)
+            if self.good_step != good_before:  # a NaN at step k still reports the progress up to k - 1
+                self.cb.on_progress(self.epoch, self.good_step, self.total_steps)
 
     def _take(self, pending: list[Pending], table: list[list[float]]) -> None:
         for (step, t, _), row in zip(pending, table, strict=True):
@@ -56,7 +59,7 @@ class Reporter:
                 last = "none yet" if self.last_finite is None else f"{self.last_finite:.6g}"
                 raise TrainingError(f"the loss became {bad} at step {step}; the last finite loss was {last}. "
                                     "Lower the learning rate, set grad_clip_norm, or check the data")
-            self.last_finite = row[0]
+            self.last_finite, self.good_step = row[0], step
             if step % self.log_every == 0:
                 self.points.extend(MetricPoint(n, step, v, t) for n, v in zip(self.names, row, strict=True))
                 self.last.update(zip(self.names, row, strict=True))

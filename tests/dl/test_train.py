@@ -174,6 +174,17 @@ def test_train_nan_loss_names_step_and_last_finite_loss() -> None:
     assert f"{finite[-1][1]:.6g}" in str(info.value)
 
 
+def test_train_nan_loss_reports_progress_up_to_the_last_finite_step() -> None:
+    rec = Recorder()
+    config = parse_config({"epochs": 5, "batch_size": 8, "normalize": False, "val_fraction": 0,
+                           "optimizer": {"type": "SGD", "lr": 1e30}})
+    data = from_arrays(np.linspace(1, 100, 40, dtype=np.float32).reshape(-1, 1),
+                       np.linspace(1, 100, 40, dtype=np.float32))
+    with pytest.raises(TrainingError, match=r"at step 2;"):  # mid-epoch, in the same flush as step 1
+        train(nn.Linear(1, 1), data, config, callbacks=rec)
+    assert rec.progress[-1] == (1, 1, 25)
+
+
 def test_train_freeze_keeps_module_fixed() -> None:
     model = _mlp()
     first, last = model[0], model[2]
