@@ -53,9 +53,15 @@ def located(*where: str | int) -> Iterator[None]:
         raise Located(where, err) from err
 
 
+def _utf8(value: Any) -> Any:
+    """A string a client sent may hold lone surrogates (JSON allows "\\ud800"); UTF-8 cannot encode
+    them, so they are echoed back escaped instead of failing the error response itself."""
+    return value.encode("utf-8", "backslashreplace").decode("utf-8") if isinstance(value, str) else value
+
+
 def problem(loc: Loc, msg: str, status: int = 422) -> JSONResponse:
-    return JSONResponse({"detail": [{"loc": list(loc), "msg": msg, "type": "value_error"}]},
-                        status_code=status)
+    detail = [{"loc": [_utf8(p) for p in loc], "msg": _utf8(msg), "type": "value_error"}]
+    return JSONResponse({"detail": detail}, status_code=status)
 
 
 def dl_error_response(where: Loc, err: DLError) -> JSONResponse:
@@ -69,8 +75,8 @@ def dl_error_response(where: Loc, err: DLError) -> JSONResponse:
 
 def _validation(_: Request, exc: Exception) -> JSONResponse:
     errors = exc.errors() if isinstance(exc, RequestValidationError) else []
-    detail = [{"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")}
-              for e in errors]
+    detail = [{"loc": [_utf8(p) for p in e.get("loc", ())], "msg": _utf8(e.get("msg", "")),
+               "type": e.get("type", "")} for e in errors]
     return JSONResponse({"detail": detail}, status_code=422)
 
 
@@ -95,7 +101,7 @@ async def _missing_blob(_: Request, exc: Exception) -> JSONResponse:
 async def _http(_: Request, exc: Exception) -> JSONResponse:
     status = exc.status_code if isinstance(exc, HTTPException) else 500
     headers: dict[str, Any] | None = getattr(exc, "headers", None)
-    detail = exc.detail if isinstance(exc, HTTPException) else "internal error"
+    detail = _utf8(exc.detail) if isinstance(exc, HTTPException) else "internal error"
     return JSONResponse({"detail": detail}, status_code=status, headers=headers)
 
 

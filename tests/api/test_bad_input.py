@@ -79,6 +79,14 @@ def job_config(config: Any) -> Send:
         "model_id": c.model_id, "dataset_id": c.dataset_id, "config": config})
 
 
+def raw_job_config(config: bytes) -> Send:
+    """A job whose config is raw JSON text (httpx cannot encode a lone surrogate itself)."""
+    def send(c: Ctx) -> Response:
+        body = b'{"model_id": %d, "dataset_id": %d, "config": %s}' % (c.model_id, c.dataset_id, config)
+        return raw_json("/api/v1/jobs", body)(c)
+    return send
+
+
 def job_with_spec(spec: dict[str, Any]) -> Send:
     def send(c: Ctx) -> Response:
         model = c.client.post("/api/v1/models", headers=c.headers, json={"name": "m", "spec": spec}).json()
@@ -157,6 +165,9 @@ CASES: list[tuple[str, Send, int, str]] = [
                                                      {"type": "Flatten"}, LINEAR]}), 422, "3-dimensional"),
     ("output_wrong_for_task", job_with_spec({"layers": [{"type": "Linear", "out_features": 7}]}), 422, "[7]"),
     ("unknown_config_key", job_config({"epochz": 3}), 422, "epochz"),
+    ("config_key_lone_surrogate", raw_job_config(b'{"\\ud800": 1}'), 422, "ud800"),
+    ("spec_key_lone_surrogate", raw_json("/api/v1/models", b'{"name": "m", "spec": {"layers": '
+                                         b'[{"type": "ReLU"}], "\\ud800": 1}}'), 422, "ud800"),
     ("config_not_object", job_config([1, 2]), 422, "config"),
     ("precision_unknown", job_config({"precision": "8"}), 422, "precision"),
     ("unknown_dataset", lambda c: c.client.post("/api/v1/jobs", headers=c.headers, json={
