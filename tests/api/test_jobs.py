@@ -101,6 +101,30 @@ def test_create_job_malformed_json_or_unknown_ids_are_4xx(client: TestClient, al
     assert client.get("/api/v1/jobs/99999999999999", headers=alice).status_code == 422
 
 
+def test_create_job_init_from_not_startable_is_422_before_queueing(api: Api, alice: Headers,
+                                                                   bob: Headers) -> None:
+    inputs = _inputs(api.client, alice)
+    mine, theirs = make_job(api.client, alice), make_job(api.client, bob)
+    api.client.post(f"/api/v1/jobs/{mine['id']}/cancel", headers=alice)  # cancelled while queued: no weights
+
+    def submit(init_from: dict[str, int]) -> Any:
+        config = {"init_from": init_from}
+        return api.client.post("/api/v1/jobs", headers=alice, json={**inputs, "config": config})
+
+    for source, field in ((theirs["id"], "job_id"), (99999, "job_id"), (mine["id"], "job_id")):
+        answer = submit({"job_id": source})
+        assert answer.status_code == 422, answer.text
+        assert answer.json()["detail"][0]["loc"] == ["body", "config", "init_from", field]
+        assert str(source) in answer.json()["detail"][0]["msg"]
+    with_step = submit({"job_id": mine["id"], "step": 5})
+    assert with_step.status_code == 422 and "at step 5" in with_step.json()["detail"][0]["msg"]
+    assert with_step.json()["detail"][0]["loc"] == ["body", "config", "init_from", "step"]
+    # the refused submits wrote no job: alice still has only the cancelled one
+    assert api.client.get("/api/v1/jobs", headers=alice).json()["count"] == 1
+    still_training = make_job(api.client, alice)  # a queued source may still write its checkpoint
+    assert submit({"job_id": still_training["id"]}).status_code == 201
+
+
 def test_cancel_queued_job_is_immediate_and_finished_job_is_409(api: Api, alice: Headers) -> None:
     job = make_job(api.client, alice)
     response = api.client.post(f"/api/v1/jobs/{job['id']}/cancel", headers=alice)

@@ -12,12 +12,12 @@ from dl.config import parse_config
 from dl.data import DatasetInfo
 from dl.errors import ConfigError, DLError
 from dl.plan import plan_job
-from server.api.deps import CurrentUser, OwnedJob, PagingDep, SessionDep, find_dataset, find_model
+from server.api.deps import CurrentUser, OwnedJob, PagingDep, SessionDep, find_dataset, find_job, find_model
 from server.api.errors import Invalid, Located, located
 from server.core.config import get_settings
 from server.schemas import JobCreate, JobPublic, ModelInfo, Page
 from server.store.events import append_event, publish
-from server.store.jobs import job_public
+from server.store.jobs import job_public, newest_checkpoint
 from server.store.models import Dataset, Job, ModelRecord, User, utcnow
 
 router = APIRouter(tags=["jobs"])
@@ -65,6 +65,23 @@ def _check_fits(body: JobCreate, model: ModelRecord, dataset: Dataset) -> int:
     return int(config.gpus or 0)
 
 
+def _check_init_from(session: Session, user: User, init_from: dict[str, Any] | None) -> None:
+    """`init_from` must name one of the user's jobs; a finished one must hold the asked checkpoint.
+    A queued or running source may still write it, so that is left to the worker."""
+    if not init_from:
+        return
+    source_id, step = init_from["job_id"], init_from.get("step")
+    loc = ["body", "config", "init_from", "job_id"]
+    try:
+        source = find_job(session, user, source_id)
+    except HTTPException as exc:
+        raise Invalid(loc, f"job {source_id} not found") from exc
+    if source.status in FINISHED and newest_checkpoint(session, source.id, step) is None:
+        at = f" at step {step}" if step is not None else ""
+        raise Invalid(loc if step is None else ["body", "config", "init_from", "step"],
+                      f"job {source_id} ({source.status}) has no checkpoint{at} to start from")
+
+
 def _send(job_id: int, gpus: int) -> None:
     from worker.enqueue import send_job  # imported late: the broker client is only needed here
 
@@ -78,6 +95,7 @@ def _send(job_id: int, gpus: int) -> None:
 def create_job(body: JobCreate, session: SessionDep, user: CurrentUser) -> JobPublic:
     model, dataset = _owned_inputs(session, user, body)
     gpus = _check_fits(body, model, dataset)
+    _check_init_from(session, user, body.config.get("init_from"))
     job = Job(owner_id=user.id, name=body.name or f"{model.name} on {dataset.name}", model_id=model.id,
               dataset_id=dataset.id, config=body.config, status="queued", gpus=gpus, enqueued_at=utcnow(),
               progress={}, summary={})
