@@ -12,7 +12,16 @@ from dl.config import parse_config
 from dl.data import DatasetInfo
 from dl.errors import ConfigError, DLError
 from dl.plan import plan_job
-from server.api.deps import CurrentUser, OwnedJob, PagingDep, SessionDep, find_dataset, find_job, find_model
+from server.api.deps import (
+    MAX_ID,
+    CurrentUser,
+    OwnedJob,
+    PagingDep,
+    SessionDep,
+    find_dataset,
+    find_job,
+    find_model,
+)
 from server.api.errors import Invalid, Located, located
 from server.core.config import get_settings
 from server.schemas import JobCreate, JobPublic, ModelInfo, Page
@@ -73,6 +82,8 @@ def _check_init_from(session: Session, user: User, init_from: dict[str, Any] | N
     source_id, step = init_from["job_id"], init_from.get("step")
     loc = ["body", "config", "init_from", "job_id"]
     try:
+        if source_id > MAX_ID:  # ids are INTEGERs: a bigger one would overflow the query
+            raise HTTPException(404)
         source = find_job(session, user, source_id)
     except HTTPException as exc:
         raise Invalid(loc, f"job {source_id} not found") from exc
