@@ -13,6 +13,8 @@ from dl.errors import ConfigError
 TASKS = ("classification", "regression", "reconstruction", "gan")
 PRECISIONS = ("32", "bf16", "16")
 EARLY_STOPPING_METRICS = ("val_loss", "val_accuracy", "val_mae", "train_loss")
+# torch.manual_seed takes up to 2**64 - 1 and the shuffle generator is seeded with seed + 1
+MAX_SEED = 2**63 - 1
 _DEVICE_RE = re.compile(r"^(auto|cpu|cuda(:\d+)?|mps)$")
 
 
@@ -51,13 +53,16 @@ class TrainConfig:
         return dataclasses.asdict(self)
 
 
-def _int(loc: tuple[Any, ...], v: Any, low: int | None = None, optional: bool = False) -> int | None:
+def _int(loc: tuple[Any, ...], v: Any, low: int | None = None, optional: bool = False,
+         high: int | None = None) -> int | None:
     if v is None and optional:
         return None
     if isinstance(v, bool) or not isinstance(v, int):
         raise ConfigError(loc, f"must be an integer{' or null' if optional else ''}, got {v!r}")
     if low is not None and v < low:
         raise ConfigError(loc, f"must be at least {low}, got {v}")
+    if high is not None and v > high:
+        raise ConfigError(loc, f"must be at most {high}, got {v}")
     return v
 
 
@@ -183,7 +188,7 @@ _PARSERS: dict[str, Callable[[Any], Any]] = {
     "loss": lambda v: _section("loss", v),
     "scheduler": lambda v: _section("scheduler", v),
     "val_fraction": _val_fraction,
-    "seed": lambda v: _int(("seed",), v, low=0),
+    "seed": lambda v: _int(("seed",), v, low=0, high=MAX_SEED),
     "shuffle": lambda v: _bool(("shuffle",), v),
     "drop_last": lambda v: _bool(("drop_last",), v),
     "normalize": lambda v: _bool(("normalize",), v),

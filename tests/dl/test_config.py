@@ -41,6 +41,7 @@ def test_parse_contract_defaults_verbatim_round_trips() -> None:
     ({"device": "tpu"}, ("device",)),
     ({"shuffle": "yes"}, ("shuffle",)),
     ({"seed": -1}, ("seed",)),
+    ({"seed": 2**64}, ("seed",)),
     ({"grad_clip_norm": 0}, ("grad_clip_norm",)),
     ({"grad_accum_steps": 0}, ("grad_accum_steps",)),
     ({"optimizer": {"type": "Adam", "lr": -0.001}}, ("optimizer", "lr")),
