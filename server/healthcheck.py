@@ -41,7 +41,8 @@ def check_backends() -> str | None:
 
 def main() -> int:
     role = os.environ.get("TORCHYARD_ROLE", "api")
-    problem = check_url(ROLE_URLS[role]) if role in ROLE_URLS else check_backends()
+    url = os.environ.get("TORCHYARD_HEALTHCHECK_URL") or ROLE_URLS.get(role)  # override: a non-default port
+    problem = check_url(url) if url else check_backends()
     if problem:
         print(problem, file=sys.stderr)
         return 1
