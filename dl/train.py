@@ -35,11 +35,10 @@ def resolve_device(name: str) -> torch.device:
 def _prepare_model(model: nn.Module, config: TrainConfig, init_weights: dict[str, Tensor] | None,
                    device: torch.device) -> None:
     if init_weights is not None:
-        try:
-            model.load_state_dict(init_weights)
-        except RuntimeError as err:
-            raise ConfigError(("init_from",), f"the initial weights do not fit this model: "
-                              f"{str(err).splitlines()[0]}") from err
+        problem = _weights_problem(model, init_weights)
+        if problem is not None:
+            raise ConfigError(("init_from",), f"the initial weights do not fit this model: {problem}")
+        model.load_state_dict(init_weights)
     for i, path in enumerate(config.freeze):
         try:
             module = model.get_submodule(path)
@@ -49,6 +48,23 @@ def _prepare_model(model: nn.Module, config: TrainConfig, init_weights: dict[str
     if not any(p.requires_grad for p in model.parameters()):
         raise ConfigError(("freeze",), "no trainable parameter is left")
     model.to(device)
+
+
+def _weights_problem(model: nn.Module, weights: dict[str, Tensor]) -> str | None:
+    """What keeps `weights` from loading into `model`, naming the tensors and shapes; None if they fit."""
+    own = model.state_dict()
+    problems = [f"{k} is {list(w.shape)} in the weights but {list(own[k].shape)} in the model"
+                for k, w in weights.items() if k in own and w.shape != own[k].shape]
+    missing, unexpected = [k for k in own if k not in weights], [k for k in weights if k not in own]
+    if missing:
+        problems.append(f"the weights lack {_few(missing)}")
+    if unexpected:
+        problems.append(f"the model has no {_few(unexpected)}")
+    return "; ".join(problems[:3]) or None
+
+
+def _few(names: list[str]) -> str:
+    return ", ".join(names[:3]) + (" and more" if len(names) > 3 else "")
 
 
 def _compiler(config: TrainConfig) -> Callable[[nn.Module], Callable[[Tensor], Tensor]]:

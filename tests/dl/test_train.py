@@ -210,6 +210,15 @@ def test_train_init_weights_are_the_starting_point() -> None:
     assert info.value.loc == ("init_from",)
 
 
+def test_train_init_weights_that_do_not_fit_name_tensor_and_shapes() -> None:
+    weights = {**_mlp().state_dict(), "2.weight": torch.zeros(2, 16)}
+    with pytest.raises(ConfigError, match=r"2\.weight is \[2, 16\] in the weights but \[3, 16\] in the"):
+        train(_mlp(), blobs(n=40), parse_config({"epochs": 1}), init_weights=weights)
+    del weights["0.bias"]
+    with pytest.raises(ConfigError, match=r"the weights lack 0\.bias"):
+        train(_mlp(), blobs(n=40), parse_config({"epochs": 1}), init_weights=weights)
+
+
 def test_train_model_shape_error_is_one_sentence() -> None:
     with pytest.raises(TrainingError, match=r"the model failed on input of shape \[\d+, 4\]"):
         train(nn.Linear(5, 3), blobs(n=40), parse_config({"epochs": 1}))
