@@ -85,6 +85,21 @@ def _check_freeze(model: Any, config: TrainConfig) -> None:
             raise ConfigError(("freeze", i), f"the model has no module {path!r}") from err
 
 
+def _check_optimizer(model: Any, config: TrainConfig) -> None:
+    """Optimizers that cannot train a spec-built model's parameters are refused before queueing."""
+    kind = config.optimizer["type"]
+    if kind == "SparseAdam":
+        raise ConfigError(("optimizer", "type"), "SparseAdam needs sparse gradients, which spec-built "
+                          "models never produce; use Adam or AdamW")
+    if kind != "Muon":
+        return
+    for name, param in model.named_parameters():
+        frozen = any(name == path or name.startswith(f"{path}.") for path in config.freeze)
+        if param.dim() != 2 and not frozen:
+            raise ConfigError(("optimizer", "type"), f"Muon trains only 2-D weights, but {name} has shape "
+                              f"{list(param.shape)}; use AdamW, or set bias false and freeze the rest")
+
+
 def _output_mismatch(spec: dict[str, Any], info: DatasetInfo, shape: list[int], want: str) -> ShapeError:
     last = len(spec.get("layers") or [None]) - 1
     err = ShapeError(f"layers.{last}", info.input_shape, want, loc=("layers", last))
@@ -105,6 +120,7 @@ def plan_job(spec: dict[str, Any] | None, info: DatasetInfo, config: TrainConfig
 
     model: Any = build_model(spec, info.input_shape, device="meta")
     _check_freeze(model, config)
+    _check_optimizer(model, config)
     if gan:
         shape = list(output_shape(model.generator, [int(model.latent_dim)]))
         if shape != list(info.input_shape):

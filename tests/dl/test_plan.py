@@ -80,3 +80,13 @@ def test_plan_config_that_does_not_fit(info: DatasetInfo, raw: dict[str, Any], l
     with pytest.raises(ConfigError) as err:
         plan_job(_mlp(10 if info is DIGITS else 2), info, parse_config(raw))
     assert err.value.loc == loc
+
+
+def test_plan_refuses_optimizers_that_cannot_train_a_spec_model() -> None:
+    with pytest.raises(ConfigError, match="SparseAdam needs sparse gradients") as sparse:
+        plan_job(_mlp(10), DIGITS, parse_config({"optimizer": {"type": "SparseAdam"}}))
+    assert sparse.value.loc == ("optimizer", "type")
+    with pytest.raises(ConfigError, match=r"layers\.1\.bias has shape \[8\]"):
+        plan_job(_mlp(10), DIGITS, parse_config({"optimizer": {"type": "Muon"}}))
+    no_bias = {"layers": [{"type": "Linear", "out_features": 10, "bias": False}]}
+    assert plan_job(no_bias, DIGITS, parse_config({"optimizer": {"type": "Muon"}})).parameters == 640
