@@ -7,6 +7,8 @@ from typing import Any, Literal
 import torch
 from torch import nn
 
+from dl.summary import add_graph
+
 
 @dataclass
 class MetricPoint:
@@ -112,6 +114,9 @@ class TensorBoardCallback(Callback):
         self.writer = SummaryWriter(log_dir=str(logdir))
 
     def on_model(self, model: nn.Module, example_input: torch.Tensor) -> None:
+        if hasattr(model, "generator"):  # a GAN's forward takes noise, not data: trace its generator
+            add_graph(self.writer, model, example_input.shape[1:])
+            return
         try:
             self.writer.add_graph(model, example_input)
         except (RuntimeError, TypeError, ValueError) as err:

@@ -135,7 +135,19 @@ def test_tensorboard_callback_writes_every_metric(tmp_path: Path) -> None:
     assert acc.Tags()["graph"] is True
 
 
+def test_tensorboard_callback_draws_a_gan_generator_graph(tmp_path: Path) -> None:
+    spec = {"generator": {"layers": [{"type": "Linear", "out_features": 2}]},
+            "discriminator": {"layers": [{"type": "Linear", "out_features": 1}]}, "latent_dim": 4}
+    config = parse_config({"epochs": 1, "batch_size": 64, "normalize": False, "val_fraction": 0})
+    train(build_model(spec, [2]), from_arrays(_gan_data()[0], None), config,
+          callbacks=TensorBoardCallback(tmp_path))
+    acc = EventAccumulator(str(tmp_path))
+    acc.Reload()
+    assert acc.Tags()["graph"] is True
+
+
 def test_train_blobs_classifier_reaches_full_accuracy() -> None:
     config = parse_config({"epochs": 10, "batch_size": 16})
+    torch.manual_seed(config.seed)  # the caller seeds before building, as the worker does
     result = train(nn.Sequential(nn.Linear(4, 3)), blobs(n=150), config)
     assert result.metrics["val_accuracy"] == 1.0
