@@ -37,7 +37,14 @@ def _call(fn: Callable[..., Tensor], what: str, *args: Tensor) -> Tensor:
         return fn(*args)
     except (RuntimeError, ValueError, IndexError) as err:
         shapes = " and ".join(str(list(a.shape)) for a in args)
-        raise TrainingError(f"{what} failed on input of shape {shapes}: {str(err).splitlines()[0]}") from err
+        hint = _INTEGER_INPUT_HINT if args and not args[0].is_floating_point() and "dtype" in str(err) else ""
+        raise TrainingError(f"{what} failed on input of shape {shapes}: {str(err).splitlines()[0]}{hint}") \
+            from err
+
+
+# Integer features are kept as token ids (for Embedding); a float layer first cannot take them.
+_INTEGER_INPUT_HINT = (" (the dataset's x holds integer token ids: start the model with Embedding, "
+                       "or store x as floats)")
 
 
 Forward = Callable[[Tensor], Tensor]

@@ -277,3 +277,10 @@ def test_train_same_seed_same_weights_other_seed_differs() -> None:
 
     assert params_equal(run(1), run(1)) == []
     assert params_equal(run(1), run(2)) != []  # split, shuffle and dropout follow the seed
+
+
+def test_train_integer_inputs_into_linear_say_to_use_embedding() -> None:
+    x = np.random.default_rng(0).integers(0, 5, size=(40, 3))
+    with pytest.raises(TrainingError, match=r"Long and Float \(the dataset's x holds integer token ids: "
+                                            r"start the model with Embedding.*\) at step 1"):
+        train(nn.Sequential(nn.Linear(3, 2)), from_arrays(x, np.arange(40) % 2), parse_config({"epochs": 1}))
