@@ -1,7 +1,7 @@
 """Request dependencies: a database session, the authenticated user, and owned objects (404 once)."""
 
 from collections.abc import Iterator
-from typing import Annotated
+from typing import Annotated, TypeVar
 
 from fastapi import Depends, HTTPException, Path, Query
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -58,6 +58,7 @@ def admin_user(user: Annotated[User, Depends(current_user)]) -> User:
     return user
 
 
+Owned = TypeVar("Owned", Job, Dataset, ModelRecord)
 CurrentUser = Annotated[User, Depends(current_user)]
 StreamUser = Annotated[User, Depends(stream_user)]
 AdminUser = Annotated[User, Depends(admin_user)]
@@ -66,25 +67,24 @@ DatasetId = Annotated[int, Path(ge=1, le=MAX_ID)]
 ModelId = Annotated[int, Path(ge=1, le=MAX_ID)]
 
 
+def find_owned(session: Session, user: User, cls: type[Owned], obj_id: int, what: str) -> Owned:
+    """The user's object of this id; anyone else's, a missing or a deleted one is the same 404."""
+    obj = session.get(cls, obj_id)
+    if obj is None or obj.owner_id != user.id or getattr(obj, "deleted", False):
+        raise HTTPException(404, f"{what} {obj_id} not found")
+    return obj
+
+
 def find_job(session: Session, user: User, job_id: int) -> Job:
-    job = session.get(Job, job_id)
-    if job is None or job.owner_id != user.id:
-        raise HTTPException(404, f"job {job_id} not found")
-    return job
+    return find_owned(session, user, Job, job_id, "job")
 
 
 def find_dataset(session: Session, user: User, dataset_id: int) -> Dataset:
-    dataset = session.get(Dataset, dataset_id)
-    if dataset is None or dataset.owner_id != user.id or dataset.deleted:
-        raise HTTPException(404, f"dataset {dataset_id} not found")
-    return dataset
+    return find_owned(session, user, Dataset, dataset_id, "dataset")
 
 
 def find_model(session: Session, user: User, model_id: int) -> ModelRecord:
-    model = session.get(ModelRecord, model_id)
-    if model is None or model.owner_id != user.id:
-        raise HTTPException(404, f"model {model_id} not found")
-    return model
+    return find_owned(session, user, ModelRecord, model_id, "model")
 
 
 def owned_job(session: SessionDep, user: CurrentUser, job_id: JobId) -> Job:

@@ -8,20 +8,15 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from server.core.db import make_engine
-from server.migrate import upgrade
 from server.store.blobs import BlobNotFound, UploadTooLarge, blob_to_file, get_bytes, put_blob
 from server.store.models import Blob, BlobChunk
+from tests.store.conftest import migrated_sessions
 
 
 @pytest.fixture(scope="module")
 def db(pg_url: str) -> Iterator[sessionmaker[Session]]:
-    upgrade(pg_url)
-    engine = make_engine(pg_url)
-    try:
-        yield sessionmaker(bind=engine, expire_on_commit=False)
-    finally:
-        engine.dispose()
+    with migrated_sessions(pg_url) as sessions:
+        yield sessions
 
 
 def test_put_blob_chunks_and_dedups(db: sessionmaker[Session]) -> None:

@@ -9,22 +9,19 @@ import pytest
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from server.core.db import make_engine
-from server.migrate import upgrade
 from server.store import jobs
 from server.store.models import Checkpoint, Dataset, Event, Job, ModelRecord, User, utcnow
 from tests.conftest import _create_pg_database, _drop_pg_database
+from tests.store.conftest import migrated_sessions
 
 
 @pytest.fixture(scope="module")
 def db() -> Iterator[sessionmaker[Session]]:
     name, url = _create_pg_database()
-    upgrade(url)
-    engine = make_engine(url)
     try:
-        yield sessionmaker(bind=engine, expire_on_commit=False)
+        with migrated_sessions(url) as sessions:
+            yield sessions
     finally:
-        engine.dispose()
         _drop_pg_database(name)
 
 

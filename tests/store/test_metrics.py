@@ -9,10 +9,9 @@ import pytest
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from server.core.db import make_engine
-from server.migrate import upgrade
 from server.store.metrics import LEVELS, read_series, series_names, write_points
 from server.store.models import Dataset, Event, Job, MetricRollup, ModelRecord, User
+from tests.store.conftest import migrated_sessions
 
 
 @pytest.fixture(scope="module", params=["postgres", "sqlite"])
@@ -22,12 +21,8 @@ def db(request: pytest.FixtureRequest,
         url = str(request.getfixturevalue("pg_url"))
     else:
         url = f"sqlite:///{Path(tmp_path_factory.mktemp('m')) / 'm.db'}"
-    upgrade(url)
-    engine = make_engine(url)
-    try:
-        yield sessionmaker(bind=engine, expire_on_commit=False)
-    finally:
-        engine.dispose()
+    with migrated_sessions(url) as sessions:
+        yield sessions
 
 
 @pytest.fixture
