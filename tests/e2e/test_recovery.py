@@ -8,6 +8,7 @@ from tests.stack import Stack, wait_until
 
 pytestmark = pytest.mark.e2e
 
+EPOCHS = 20  # ~8 s of training: the kill lands well before the job could finish on its own
 SPEC = {"layers": [{"type": "Linear", "out_features": 64}, {"type": "ReLU"},
                    {"type": "Linear", "out_features": 10}]}
 
@@ -15,7 +16,7 @@ SPEC = {"layers": [{"type": "Linear", "out_features": 64}, {"type": "ReLU"},
 def test_killed_worker_job_resumes_from_checkpoint(stack: Stack) -> None:
     dataset = stack.post("/datasets/builtin", json={"name": "digits"})["id"]
     model = stack.post("/models", json={"name": "recovery", "spec": SPEC})["id"]
-    job_id = stack.submit(model, dataset, {"epochs": 6, "batch_size": 32})
+    job_id = stack.submit(model, dataset, {"epochs": EPOCHS, "batch_size": 32})
 
     def checkpointed() -> bool:
         return stack.client.get(f"/jobs/{job_id}/checkpoints").json()["count"] >= 1
@@ -33,5 +34,5 @@ def test_killed_worker_job_resumes_from_checkpoint(stack: Stack) -> None:
     assert job["attempts"] == 2
     loss = stack.client.get(f"/jobs/{job_id}/metrics/train_loss").json()
     total = job["progress"]["total_steps"]
-    assert loss["total_points"] == total == 6 * -(-1438 // 32)
-    assert len(stack.client.get(f"/jobs/{job_id}/metrics/val_loss").json()["steps"]) == 6
+    assert loss["total_points"] == total == EPOCHS * -(-1438 // 32)
+    assert len(stack.client.get(f"/jobs/{job_id}/metrics/val_loss").json()["steps"]) == EPOCHS
