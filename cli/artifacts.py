@@ -61,17 +61,21 @@ def checkpoints(job_id: JobId, as_json: JsonOpt = False) -> None:
                       last_metrics(c.get("metrics") or {})] for c in data)))
 
 
+SUFFIX = {"pt": "pt", "safetensors": "safetensors", "torchscript": "ts.pt", "onnx": "onnx"}
+
+
 @handles_errors
 def download(
     job_id: JobId,
     step: Annotated[int | None, typer.Option(help="Checkpoint step (default: the newest).")] = None,
     output: Annotated[Path | None, typer.Option("-o", "--output", dir_okay=False,
                                                 help="File to write (default: job<ID>-step<S>.pt).")] = None,
-    fmt: Annotated[str, typer.Option("--format", help="pt (torch.load) or safetensors.")] = "pt",
+    fmt: Annotated[str, typer.Option("--format", help="pt (torch.load weights), safetensors, "
+                                     "torchscript or onnx (the trained spec model).")] = "pt",
 ) -> None:
-    """Download a checkpoint's model weights (a state_dict)."""
-    if fmt not in ("pt", "safetensors"):
-        raise typer.BadParameter(f"{fmt!r}: expected pt or safetensors", param_hint="--format")
+    """Download a checkpoint: its model weights (a state_dict), or the model as TorchScript/ONNX."""
+    if fmt not in SUFFIX:
+        raise typer.BadParameter(f"{fmt!r}: expected one of {', '.join(SUFFIX)}", param_hint="--format")
     api = client()
     if step is None:
         steps = [int(c["step"]) for c in api.checkpoints(job_id)]
@@ -79,7 +83,7 @@ def download(
             err.print(f"Job {job_id} has no checkpoint yet.")
             raise typer.Exit(1)
         step = max(steps)
-    dest = output or Path(f"job{job_id}-step{step}.{fmt}")
+    dest = output or Path(f"job{job_id}-step{step}.{SUFFIX[fmt]}")
     with transfer_progress(f"Downloading step {step}") as progress:
         task = progress.add_task("download", total=None)
         api.download_checkpoint(job_id, step, dest, fmt=fmt,

@@ -64,6 +64,15 @@ def test_download_newest_checkpoint_loads_as_state_dict(run_cli: RunCli, finishe
     assert shapes == [(2,), (2, 8), (8,), (8, 2)]  # Linear(2->8) and Linear(8->2)
 
 
+def test_download_torchscript_model_runs_on_raw_features(run_cli: RunCli, finished_job: dict,
+                                                          tmp_path: Path) -> None:
+    dest = tmp_path / "model.ts.pt"
+    proc = run_cli("download", str(finished_job["id"]), "--format", "torchscript", "-o", str(dest))
+    assert proc.returncode == 0, proc.stderr
+    model = torch.jit.load(str(dest))
+    assert model(torch.zeros(3, 2)).shape == (3, 2)  # normalisation is inside: raw 2-feature rows in
+
+
 def test_jobs_show_prints_layer_summary(run_cli: RunCli, finished_job: dict) -> None:
     proc = run_cli("jobs", "show", str(finished_job["id"]))
     assert proc.returncode == 0, proc.stderr
