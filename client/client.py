@@ -160,7 +160,8 @@ class Client:
 
     def download_checkpoint(self, job_id: int, step: int, dest: Path, *, fmt: str = "pt",
                             on_progress: ProgressFn | None = None) -> Path:
-        """Save checkpoint `step` to `dest`: weights ("pt", "safetensors") or model ("torchscript", "onnx")."""
+        """Save checkpoint `step` to `dest`: its weights ("pt", "safetensors") or its model ("torchscript",
+        "onnx")."""
         params = {"format": fmt} if fmt != "pt" else {}
         with self._stream(f"/jobs/{job_id}/checkpoints/{step}", params=params) as response:
             return save_response(response, dest, on_progress)
