@@ -14,34 +14,14 @@ import os
 import platform
 import statistics
 import time
-import uuid
 from pathlib import Path
 from tempfile import TemporaryDirectory
 from typing import Any
 
-from sqlalchemy.orm import Session
-
 from tests.conftest import _create_pg_database, _drop_pg_database
+from tests.rows import make_job
 
 RESULTS = Path(__file__).resolve().parent / "results" / "api.json"
-
-
-def _job(session: Session, token_hash: str) -> int:
-    from server.store.models import Dataset, Job, ModelRecord, User
-
-    user = User(name=f"bench-{uuid.uuid4().hex[:8]}", token_hash=token_hash)
-    session.add(user)
-    session.flush()
-    dataset = Dataset(owner_id=user.id, name="d", format="csv", num_samples=1, input_shape=[1],
-                      target={"kind": "none"}, sha256="0" * 64)
-    model = ModelRecord(owner_id=user.id, name="m", kind="spec", spec={"layers": []})
-    session.add_all([dataset, model])
-    session.flush()
-    job = Job(owner_id=user.id, name="bench", model_id=model.id, dataset_id=dataset.id, config={},
-              status="running", attempts=1)
-    session.add(job)
-    session.commit()
-    return job.id
 
 
 def ingest(job_id: int, points: int, batch: int) -> dict[str, Any]:
@@ -110,7 +90,7 @@ def run(url: str, args: argparse.Namespace) -> dict[str, Any]:
     upgrade(url)
     token = new_token()
     with get_sessionmaker()() as session:
-        job_id = _job(session, hash_token(token))
+        job_id = make_job(session, token_hash=hash_token(token), status="running", attempts=1).id
     results = {"machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
                            "load_avg_1m_at_start": round(os.getloadavg()[0], 2)},
                "ingest": ingest(job_id, args.points, args.batch),

@@ -1,6 +1,5 @@
 """The job state machine against real Postgres: claims, fencing, checkpoints, reaper, reconciler."""
 
-import uuid
 from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
@@ -10,8 +9,9 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from server.store import jobs
-from server.store.models import Checkpoint, Dataset, Event, Job, ModelRecord, User, utcnow
+from server.store.models import Checkpoint, Event, Job, utcnow
 from tests.conftest import _create_pg_database, _drop_pg_database
+from tests.rows import make_job
 from tests.store.conftest import migrated_sessions
 
 
@@ -29,22 +29,6 @@ def db() -> Iterator[sessionmaker[Session]]:
 def session(db: sessionmaker[Session]) -> Iterator[Session]:
     with db() as s:
         yield s
-
-
-def make_job(session: Session, **fields: Any) -> Job:
-    user = User(name=f"u-{uuid.uuid4().hex[:8]}", token_hash=uuid.uuid4().hex)
-    session.add(user)
-    session.flush()
-    dataset = Dataset(owner_id=user.id, name="d", format="builtin", builtin_name="iris", num_samples=150,
-                      input_shape=[4], target={"kind": "classes", "num_classes": 3}, sha256="0" * 64)
-    model = ModelRecord(owner_id=user.id, name="m", kind="spec", spec={"layers": []})
-    session.add_all([dataset, model])
-    session.flush()
-    job = Job(owner_id=user.id, name="j", model_id=model.id, dataset_id=dataset.id,
-              config=fields.pop("config", {}), **fields)
-    session.add(job)
-    session.commit()
-    return job
 
 
 def fresh(session: Session, job_id: int) -> Job:

@@ -1,6 +1,5 @@
 """write_points and read_series on Postgres and SQLite: fencing, dedup, events, summary, rollups."""
 
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -10,7 +9,8 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from server.store.metrics import LEVELS, read_series, series_names, write_points
-from server.store.models import Dataset, Event, Job, MetricRollup, ModelRecord, User
+from server.store.models import Event, Job, MetricRollup
+from tests.rows import make_job
 from tests.store.conftest import migrated_sessions
 
 
@@ -33,19 +33,7 @@ def session(db: sessionmaker[Session]) -> Iterator[Session]:
 
 @pytest.fixture
 def job_id(session: Session) -> int:
-    user = User(name=f"u-{uuid.uuid4().hex[:8]}", token_hash=uuid.uuid4().hex)
-    session.add(user)
-    session.flush()
-    dataset = Dataset(owner_id=user.id, name="d", format="csv", num_samples=1, input_shape=[1],
-                      target={"kind": "none"}, sha256="0" * 64)
-    model = ModelRecord(owner_id=user.id, name="m", kind="spec", spec={"layers": []})
-    session.add_all([dataset, model])
-    session.flush()
-    job = Job(owner_id=user.id, name="j", model_id=model.id, dataset_id=dataset.id, config={},
-              status="running", attempts=2)
-    session.add(job)
-    session.commit()
-    return job.id
+    return make_job(session, status="running", attempts=2).id
 
 
 def _metric_events(session: Session, job_id: int) -> list[list[dict[str, object]]]:

@@ -2,16 +2,14 @@
 
 import uuid
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
-from sqlalchemy.orm import Session
 
 from server.core import config, db
 from server.migrate import upgrade
 from server.store import events
-from server.store.models import Dataset, Job, ModelRecord, User
 from tests.conftest import _create_pg_database, _drop_pg_database
+from tests.rows import make_job  # noqa: F401 (re-exported to the worker tests)
 from worker.app import app, celery_config
 
 
@@ -40,23 +38,3 @@ def platform(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterat
             db.get_engine().dispose()
     _reset_cached_settings()
     _drop_pg_database(name)
-
-
-def make_job(session: Session, *, spec: dict[str, Any] | None = None, builtin: str = "iris",
-             config_: dict[str, Any] | None = None, **fields: Any) -> Job:
-    """A queued job with its own user, builtin dataset and spec model."""
-    user = User(name=f"u-{uuid.uuid4().hex[:8]}", token_hash=uuid.uuid4().hex)
-    session.add(user)
-    session.flush()
-    dataset = Dataset(owner_id=user.id, name=builtin, format="builtin", builtin_name=builtin,
-                      num_samples=0, input_shape=[], target={}, sha256="0" * 64)
-    model = ModelRecord(owner_id=user.id, name="m", kind="spec",
-                        spec=spec or {"layers": [{"type": "Linear", "out_features": 3}]})
-    session.add_all([dataset, model])
-    session.flush()
-    job = Job(owner_id=user.id, name="j", model_id=model.id, dataset_id=dataset.id,
-              config=config_ or {}, **fields)
-    session.add(job)
-    session.commit()
-    return job
-

@@ -23,7 +23,7 @@ from worker.reporter import DBReporter
 @pytest.fixture
 def claimed(platform: Settings) -> Iterator[tuple[int, DBReporter]]:
     with session_scope() as session:
-        job = make_job(session, config_={"keep_checkpoints": 2})
+        job = make_job(session, config={"keep_checkpoints": 2})
         attempt = jobs.claim(session, job.id, 30)
     assert attempt == 1
     reporter = DBReporter(job.id, attempt, keep_checkpoints=2, heartbeat_interval_s=0.3)

@@ -45,7 +45,7 @@ def steps_of(job_id: int, name: str) -> list[int]:
 
 def test_run_trains_iris_to_success_with_artifacts(platform: Settings) -> None:
     with session_scope() as session:
-        job = make_job(session, config_={"epochs": 2, "batch_size": 16})
+        job = make_job(session, config={"epochs": 2, "batch_size": 16})
     assert run(job.id, "test") == "succeeded"
     assert run(job.id, "test") is None  # a duplicate delivery does nothing
     with session_scope() as session:
@@ -66,7 +66,7 @@ def test_run_trains_iris_to_success_with_artifacts(platform: Settings) -> None:
 
 def test_run_resumes_from_newest_checkpoint_after_worker_loss(platform: Settings) -> None:
     with session_scope() as session:
-        job = make_job(session, config_={"epochs": 2, "batch_size": 16})
+        job = make_job(session, config={"epochs": 2, "batch_size": 16})
     assert run(job.id, "first") == "succeeded"
     with session_scope() as session:  # as if the first worker died after epoch 2 of a 4-epoch job
         session.execute(update(Job).where(Job.id == job.id).values(
@@ -83,7 +83,7 @@ def test_run_resumes_from_newest_checkpoint_after_worker_loss(platform: Settings
 def test_run_bad_spec_fails_with_one_sentence(platform: Settings) -> None:
     spec = {"layers": [{"type": "Linear", "in_features": 5, "out_features": 3}]}
     with session_scope() as session:
-        job = make_job(session, spec=spec, config_={"epochs": 1})
+        job = make_job(session, spec=spec, config={"epochs": 1})
     assert run(job.id, "test") == "failed"
     with session_scope() as session:
         row = session.get_one(Job, job.id)
@@ -103,7 +103,7 @@ def build_model(input_shape, num_outputs):
 
 def test_run_python_model_file_trains(platform: Settings) -> None:
     with session_scope() as session:
-        job = make_job(session, config_={"epochs": 1, "batch_size": 16})
+        job = make_job(session, config={"epochs": 1, "batch_size": 16})
         model = session.get_one(ModelRecord, job.model_id)
         model.kind, model.spec, model.code = "python", None, PYTHON_MODEL
     assert run(job.id, "test") == "succeeded"

@@ -38,7 +38,7 @@ def status(job_id: int) -> str:
 
 def test_worker_process_runs_sent_job(platform: Settings, worker_process: subprocess.Popen[bytes]) -> None:
     with session_scope() as session:
-        job = make_job(session, config_={"epochs": 1})
+        job = make_job(session, config={"epochs": 1})
     send_job(job.id)
     send_job(job.id)  # a duplicate message must not run the job twice
     wait_until(lambda: status(job.id) == "succeeded", 120, f"job {job.id} to succeed")
