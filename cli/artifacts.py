@@ -10,9 +10,8 @@ import typer
 
 from cli.datasets import transfer_progress
 from cli.render import last_metrics, table
-from cli.session import client, err, handles_errors, out, print_json
+from cli.session import JsonOpt, client, err, handles_errors, out, print_json
 
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON on stdout.")]
 JobId = Annotated[int, typer.Argument(help="Job id")]
 FULL_SERIES = 1_000_000  # the contract's largest max_points: a whole series, not downsampled
 

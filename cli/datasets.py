@@ -7,12 +7,11 @@ import typer
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
 
 from cli.render import datasets_table
-from cli.session import client, emit, err, handles_errors
+from cli.session import JsonOpt, LimitOpt, OffsetOpt, client, emit, err, handles_errors
 from client import Client, Dataset
 
 app = typer.Typer(help="Upload and manage datasets.", no_args_is_help=True)
 
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON on stdout.")]
 
 
 def transfer_progress(label: str) -> Progress:
@@ -62,8 +61,8 @@ def builtin_cmd(
 @app.command("ls")
 @handles_errors
 def ls_cmd(
-    limit: Annotated[int, typer.Option(min=1, help="At most this many.")] = 100,
-    offset: Annotated[int, typer.Option(min=0)] = 0,
+    limit: LimitOpt = 100,
+    offset: OffsetOpt = 0,
     as_json: JsonOpt = False,
 ) -> None:
     """List your datasets."""

@@ -6,12 +6,11 @@ from typing import Annotated
 import typer
 
 from cli.render import job_table, jobs_table, layer_summary_table
-from cli.session import client, emit, err, handles_errors, out, print_json
+from cli.session import JsonOpt, LimitOpt, OffsetOpt, client, emit, err, handles_errors, out, print_json
 from client import ApiError, AuthError, Client
 
 app = typer.Typer(help="List, inspect and cancel jobs.", no_args_is_help=True)
 
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON on stdout.")]
 JobId = Annotated[int, typer.Argument(help="Job id")]
 STATUSES = ("queued", "running", "succeeded", "failed", "cancelled")
 
@@ -20,8 +19,8 @@ STATUSES = ("queued", "running", "succeeded", "failed", "cancelled")
 @handles_errors
 def ls_cmd(
     status: Annotated[str | None, typer.Option(help="Only jobs in this status.")] = None,
-    limit: Annotated[int, typer.Option(min=1, help="At most this many.")] = 100,
-    offset: Annotated[int, typer.Option(min=0)] = 0,
+    limit: LimitOpt = 100,
+    offset: OffsetOpt = 0,
     as_json: JsonOpt = False,
 ) -> None:
     """List your jobs."""

@@ -8,12 +8,11 @@ import typer
 import yaml
 
 from cli.render import spec_rows, table
-from cli.session import client, emit, err, handles_errors, out, print_json
+from cli.session import JsonOpt, LimitOpt, OffsetOpt, client, emit, err, handles_errors, out, print_json
 from client import Client, Model
 
 app = typer.Typer(help="Create and inspect models.", no_args_is_help=True)
 
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON on stdout.")]
 SPEC_SUFFIXES = {".json": "json", ".yaml": "yaml", ".yml": "yaml"}
 
 
@@ -64,8 +63,8 @@ def create_cmd(
 @app.command("ls")
 @handles_errors
 def ls_cmd(
-    limit: Annotated[int, typer.Option(min=1, help="At most this many.")] = 100,
-    offset: Annotated[int, typer.Option(min=0)] = 0,
+    limit: LimitOpt = 100,
+    offset: OffsetOpt = 0,
     as_json: JsonOpt = False,
 ) -> None:
     """List your models."""

@@ -5,7 +5,7 @@ import functools
 import json
 import sys
 from collections.abc import Callable
-from typing import Any, ParamSpec, TypeVar
+from typing import Annotated, Any, ParamSpec, TypeVar
 
 import typer
 from rich.console import Console
@@ -17,6 +17,10 @@ from client import ApiError, AuthError, Client, Unreachable
 EXIT_FAILED, EXIT_USAGE, EXIT_UNREACHABLE, EXIT_CANCELLED, EXIT_INTERRUPTED = 1, 2, 3, 4, 130
 
 # Data goes to stdout; progress, notices and errors to stderr, so `--json` output stays parseable.
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON on stdout.")]
+LimitOpt = Annotated[int, typer.Option(min=1, help="At most this many.")]
+OffsetOpt = Annotated[int, typer.Option(min=0)]
+
 out = Console(highlight=False, markup=False)
 err = Console(stderr=True, highlight=False, markup=False, soft_wrap=True)
 
