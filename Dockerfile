@@ -11,7 +11,7 @@ WORKDIR /app
 
 # Pinned dependencies first (cached layer); torch is held at the base image's version.
 COPY requirements/docker.txt /app/requirements.txt
-RUN python -c "import torch; print(f'torch=={torch.__version__}')" > /tmp/torch-constraint.txt \
+RUN python -c "import torch; print('torch==' + torch.__version__.split('+')[0])" > /tmp/torch-constraint.txt \
     && pip install -r /app/requirements.txt -c /tmp/torch-constraint.txt
 
 COPY pyproject.toml README.md /app/

@@ -17,11 +17,12 @@ OPTIMIZERS: dict[str, type[torch.optim.Optimizer]] = {
     cls.__name__: cls
     for cls in (
         torch.optim.SGD, torch.optim.Adam, torch.optim.AdamW, torch.optim.Adamax, torch.optim.NAdam,
-        torch.optim.RAdam, torch.optim.Adagrad, torch.optim.Adadelta, torch.optim.Adafactor,
-        torch.optim.ASGD, torch.optim.RMSprop, torch.optim.Rprop, torch.optim.LBFGS,
-        torch.optim.SparseAdam, torch.optim.Muon,
+        torch.optim.RAdam, torch.optim.Adagrad, torch.optim.Adadelta, torch.optim.ASGD,
+        torch.optim.RMSprop, torch.optim.Rprop, torch.optim.LBFGS, torch.optim.SparseAdam,
     )
 }
+# Newer than the oldest torch we run on (the Docker image's 2.8): offered where this torch has them.
+OPTIMIZERS.update({n: getattr(torch.optim, n) for n in ("Adafactor", "Muon") if hasattr(torch.optim, n)})
 
 # Losses called as loss(output, target); three-input ones (triplet, ranking, CTC, Gaussian NLL) are left out.
 LOSSES: dict[str, type[nn.Module]] = {

@@ -3,6 +3,7 @@
 from typing import Any
 
 import pytest
+import torch
 
 from dl.config import parse_config
 from dl.data import DatasetInfo
@@ -82,10 +83,14 @@ def test_plan_config_that_does_not_fit(info: DatasetInfo, raw: dict[str, Any], l
     assert err.value.loc == loc
 
 
-def test_plan_refuses_optimizers_that_cannot_train_a_spec_model() -> None:
+def test_plan_refuses_sparse_adam_for_dense_gradients() -> None:
     with pytest.raises(ConfigError, match="SparseAdam needs sparse gradients") as sparse:
         plan_job(_mlp(10), DIGITS, parse_config({"optimizer": {"type": "SparseAdam"}}))
     assert sparse.value.loc == ("optimizer", "type")
+
+
+@pytest.mark.skipif(not hasattr(torch.optim, "Muon"), reason="torch.optim.Muon arrived in torch 2.9")
+def test_plan_refuses_muon_for_one_dimensional_parameters() -> None:
     with pytest.raises(ConfigError, match=r"layers\.1\.bias has shape \[8\]"):
         plan_job(_mlp(10), DIGITS, parse_config({"optimizer": {"type": "Muon"}}))
     no_bias = {"layers": [{"type": "Linear", "out_features": 10, "bias": False}]}
