@@ -15,6 +15,8 @@ PRECISIONS = ("32", "bf16", "16")
 EARLY_STOPPING_METRICS = ("val_loss", "val_accuracy", "val_mae", "train_loss")
 # torch.manual_seed takes up to 2**64 - 1 and the shuffle generator is seeded with seed + 1
 MAX_SEED = 2**63 - 1
+MAX_INT = 2**31 - 1  # counts are stored in 32-bit integer columns
+MAX_GPUS = 64  # more than any one host has: DDP runs inside one host
 _DEVICE_RE = re.compile(r"^(auto|cpu|cuda(:\d+)?|mps)$")
 
 
@@ -54,14 +56,14 @@ class TrainConfig:
 
 
 def _int(loc: tuple[Any, ...], v: Any, low: int | None = None, optional: bool = False,
-         high: int | None = None) -> int | None:
+         high: int = MAX_INT) -> int | None:
     if v is None and optional:
         return None
     if isinstance(v, bool) or not isinstance(v, int):
         raise ConfigError(loc, f"must be an integer{' or null' if optional else ''}, got {v!r}")
     if low is not None and v < low:
         raise ConfigError(loc, f"must be at least {low}, got {v}")
-    if high is not None and v > high:
+    if v > high:
         raise ConfigError(loc, f"must be at most {high}, got {v}")
     return v
 
@@ -204,7 +206,7 @@ _PARSERS: dict[str, Callable[[Any], Any]] = {
     "keep_checkpoints": lambda v: _int(("keep_checkpoints",), v, low=1),
     "early_stopping": _early_stopping,
     "log_every_steps": lambda v: _int(("log_every_steps",), v, low=1),
-    "gpus": lambda v: _int(("gpus",), v, low=1, optional=True),
+    "gpus": lambda v: _int(("gpus",), v, low=1, optional=True, high=MAX_GPUS),
     "max_restarts": lambda v: _int(("max_restarts",), v, low=0),
     "init_from": _init_from,
     "freeze": _freeze,

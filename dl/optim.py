@@ -4,13 +4,15 @@ Lookups go through these explicit tables only, never getattr on a module with a 
 """
 
 import inspect
-from collections.abc import Iterable
+import warnings
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import torch
 from torch import nn
 from torch.optim import lr_scheduler as sched
 
+from dl.argtypes import argument_problem
 from dl.errors import ConfigError
 
 OPTIMIZERS: dict[str, type[torch.optim.Optimizer]] = {
@@ -74,6 +76,10 @@ def check_args(section: str, raw: dict[str, Any]) -> None:
     for key in sorted(accepted):
         if params[key].default is inspect.Parameter.empty and key not in raw:
             raise ConfigError((section, key), f"{name} needs the argument {key!r}")
+    for key, value in raw.items():
+        problem = None if key == "type" else argument_problem(table[name], key, value)
+        if problem:
+            raise ConfigError((section, key), f"{name} takes {key} as {problem}")
     if section == "loss" and raw.get("reduction", "mean") not in ("mean", "batchmean"):
         raise ConfigError(("loss", "reduction"), "the engine needs a mean loss: use 'mean' (or 'batchmean')")
 
@@ -90,7 +96,7 @@ def build_optimizer(raw: dict[str, Any], params: Iterable[torch.Tensor]) -> torc
     check_args("optimizer", raw)
     try:
         return OPTIMIZERS[raw["type"]](params, **_kwargs(raw))
-    except (TypeError, ValueError, RuntimeError) as err:
+    except Exception as err:  # torch raises anything (IndexError, ZeroDivisionError...) on bad values
         raise _construction_error("optimizer", raw["type"], err) from err
 
 
@@ -103,7 +109,7 @@ def build_loss(raw: dict[str, Any]) -> nn.Module:
         for key in LOSS_TENSOR_ARGS & kwargs.keys():
             kwargs[key] = torch.as_tensor(kwargs[key], dtype=torch.float32)
         return LOSSES[raw["type"]](**kwargs)
-    except (TypeError, ValueError, RuntimeError) as err:
+    except Exception as err:  # torch raises anything (IndexError, ZeroDivisionError...) on bad values
         raise _construction_error("loss", raw["type"], err) from err
 
 
@@ -115,15 +121,53 @@ def build_scheduler(raw: dict[str, Any], optimizer: torch.optim.Optimizer, total
         kwargs["total_steps"] = max(1, total_steps)
     try:
         return SCHEDULERS[raw["type"]](optimizer, **kwargs)
-    except (TypeError, ValueError, RuntimeError, KeyError) as err:
+    except Exception as err:  # torch raises anything (IndexError, ZeroDivisionError...) on bad values
         raise _construction_error("scheduler", raw["type"], err) from err
 
 
 def probe(raw_opt: dict[str, Any], raw_loss: dict[str, Any] | None, raw_sched: dict[str, Any] | None) -> None:
-    """Construct everything on a one-element parameter so bad argument values fail at submit time."""
-    param = nn.Parameter(torch.zeros(2, 2))
+    """Build the optimizer and scheduler on a small parameter and take a few steps, so argument values
+    that only fail once training runs are refused at submit time."""
+    param = nn.Parameter(torch.ones(2, 2))
     opt = build_optimizer(raw_opt, [param])
     if raw_loss is not None:
         build_loss(raw_loss)
-    if raw_sched is not None:
-        build_scheduler(raw_sched, opt, total_steps=100)
+    scheduler = build_scheduler(raw_sched, opt, total_steps=100) if raw_sched is not None else None
+    if raw_opt["type"] == "SparseAdam":  # needs sparse gradients: plan_job refuses it with the reason
+        return
+    for _ in range(3):
+        _stepped("optimizer", raw_opt["type"], lambda: opt.step(lambda: _quadratic(opt, param)))
+        if raw_sched is not None:
+            _stepped("scheduler", raw_sched["type"], lambda: _step_scheduler(scheduler))
+
+
+def probe_loss(raw: dict[str, Any], outputs: int) -> None:
+    """Evaluate the loss on a batch of two shaped like the job's model output, so argument values that
+    only fail on real tensors (a class `weight` of the wrong length) are refused at submit time."""
+    out = torch.zeros(2, outputs)  # (B, outputs)
+    index = raw["type"] in INDEX_TARGET_LOSSES
+    target = torch.zeros(2, dtype=torch.long) if index else torch.full((2, outputs), 0.5)
+    _stepped("loss", raw["type"], lambda: build_loss(raw)(out, target))
+
+
+def _stepped(section: str, name: str, step: Callable[[], Any]) -> None:
+    try:
+        step()
+    except Exception as err:  # whatever torch raises on these values, the user's config caused it
+        raise ConfigError((section,), f"{name} fails with these arguments: {err}") from err
+
+
+def _quadratic(opt: torch.optim.Optimizer, param: torch.Tensor) -> float:
+    opt.zero_grad()
+    loss = (param ** 2).sum()
+    loss.backward()
+    return float(loss.detach())
+
+
+def _step_scheduler(scheduler: Any) -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # e.g. deprecation notices: not the user's concern
+        if isinstance(scheduler, sched.ReduceLROnPlateau):
+            scheduler.step(1.0)
+        else:
+            scheduler.step()

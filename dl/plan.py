@@ -5,10 +5,10 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from dl.config import TrainConfig
+from dl.config import MAX_INT, TrainConfig
 from dl.data import DatasetInfo
 from dl.errors import ConfigError, ShapeError
-from dl.optim import INDEX_TARGET_LOSSES
+from dl.optim import INDEX_TARGET_LOSSES, probe_loss
 
 DEFAULT_LOSS = {"classification": "CrossEntropyLoss", "regression": "MSELoss",
                 "reconstruction": "MSELoss", "gan": "BCEWithLogitsLoss"}
@@ -100,6 +100,14 @@ def _check_optimizer(model: Any, config: TrainConfig) -> None:
                               f"{list(param.shape)}; use AdamW, or set bias false and freeze the rest")
 
 
+def _check_length(info: DatasetInfo, config: TrainConfig) -> None:
+    """Step counts live in 32-bit columns; an upper bound of the run's steps must fit."""
+    steps = config.epochs * math.ceil(info.num_samples / config.batch_size)
+    if config.max_steps is None and steps > MAX_INT:
+        raise ConfigError(("epochs",), f"{config.epochs} epochs are up to {steps} steps, over {MAX_INT}; "
+                          "lower epochs or set max_steps")
+
+
 def _output_mismatch(spec: dict[str, Any], info: DatasetInfo, shape: list[int], want: str) -> ShapeError:
     last = len(spec.get("layers") or [None]) - 1
     err = ShapeError(f"layers.{last}", info.input_shape, want, loc=("layers", last))
@@ -114,6 +122,9 @@ def plan_job(spec: dict[str, Any] | None, info: DatasetInfo, config: TrainConfig
     gan = is_gan_spec(spec)
     task, loss = resolve_task(info, config, gan)
     outputs = num_outputs(task, loss, info)
+    _check_length(info, config)
+    if config.loss is not None and task != "gan":
+        probe_loss(config.loss, outputs)
     if spec is None:
         return JobPlan(task=task, num_outputs=outputs, loss=loss, parameters=0, output_shape=[])
     from dl.spec import build_model, count_parameters, output_shape
