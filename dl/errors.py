@@ -43,3 +43,16 @@ class DataError(DLError):
 
 class TrainingError(DLError):
     """Training stopped for a reason the user can fix (NaN loss at a step, out of memory, ...)."""
+
+
+_WHERE = "torchyard: failed "
+
+
+def mark_where(err: BaseException, where: str) -> None:
+    """Record where outside a training step an error struck (e.g. "at the end of epoch 2, after step 16")."""
+    err.add_note(_WHERE + where)
+
+
+def where_marked(err: BaseException) -> str | None:
+    notes = [n for n in getattr(err, "__notes__", ()) if n.startswith(_WHERE)]
+    return notes[-1].removeprefix(_WHERE) if notes else None

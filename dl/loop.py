@@ -15,7 +15,7 @@ from dl.callbacks import Callback, Checkpoint, TrainResult
 from dl.checkpoint import STATE_VERSION, restore_rng, rng_state, snapshot
 from dl.config import TrainConfig
 from dl.distributed import Dist
-from dl.errors import TrainingError
+from dl.errors import TrainingError, mark_where
 from dl.loaders import Batch, LoaderBatches, TensorBatches
 from dl.optim import PER_BATCH_SCHEDULERS
 from dl.reporting import Reporter, epoch_line
@@ -67,7 +67,11 @@ class Loop:
             self.report.epoch = self.pos.epoch + 1
             if self._run_epoch():
                 return self._finish("stopped")
-            self._end_epoch()
+            try:
+                self._end_epoch()
+            except Exception as err:  # validation, schedulers, checkpoint: not "at step N + 1"
+                mark_where(err, f"at the end of epoch {self.report.epoch}, after step {self.pos.step}")
+                raise
         return self._finish("succeeded")
 
     def _finished(self) -> bool:
@@ -144,6 +148,7 @@ class Loop:
         self.pos.loss_steps += 1
 
     def _end_epoch(self) -> None:
+        self.report.flush()  # a NaN in this epoch fails it before any epoch-level point is computed
         t_val = time.perf_counter()
         if self.dist is not None and self.val is not None:
             self.dist.sync_buffers(self.s.model)  # every rank validates the model rank 0 checkpoints

@@ -16,7 +16,7 @@ from dl.callbacks import CallbackList, TensorBoardCallback
 from dl.checkpoint import from_bytes
 from dl.config import TrainConfig, parse_config
 from dl.data import ArrayData, load_builtin, load_file
-from dl.errors import ConfigError, DLError
+from dl.errors import ConfigError, DLError, where_marked
 from dl.plan import plan_job
 from dl.pymodel import load_python_model
 from dl.spec import build_model
@@ -210,7 +210,7 @@ def is_out_of_memory(exc: BaseException) -> bool:
 
 def error_sentence(exc: BaseException, step: int | None, batch_size: int) -> str:
     """One sentence a user can act on; the traceback goes to the job's log instead."""
-    where = f"at step {step}" if step is not None else "before training started"
+    where = where_marked(exc) or (f"at step {step}" if step is not None else "before training started")
     if is_out_of_memory(exc):
         asked = _REQUESTED.search(str(exc))
         if asked:  # a single absurd allocation is the model's doing more than the batch's

@@ -11,7 +11,7 @@ from torch import nn
 
 from dl.config import parse_config
 from dl.data import from_arrays
-from dl.errors import ConfigError, TrainingError
+from dl.errors import ConfigError, TrainingError, where_marked
 from dl.train import train
 from tests.dl.toys import Recorder, blobs, linear_values, params_equal
 
@@ -183,6 +183,32 @@ def test_train_nan_loss_reports_progress_up_to_the_last_finite_step() -> None:
     with pytest.raises(TrainingError, match=r"at step 2;"):  # mid-epoch, in the same flush as step 1
         train(nn.Linear(1, 1), data, config, callbacks=rec)
     assert rec.progress[-1] == (1, 1, 25)
+
+
+def test_train_nan_loss_logs_no_epoch_metrics_after_it() -> None:
+    rec = Recorder()
+    config = parse_config({"epochs": 2, "batch_size": 4, "normalize": False, "val_fraction": 0.2,
+                           "optimizer": {"type": "SGD", "lr": 1e30}})
+    data = from_arrays(np.linspace(1, 100, 40, dtype=np.float32).reshape(-1, 1),
+                       np.linspace(1, 100, 40, dtype=np.float32))
+    with pytest.raises(TrainingError, match=r"at step 2;"):  # 8 steps per epoch: the NaN is mid-epoch
+        train(nn.Linear(1, 1), data, config, callbacks=rec)
+    assert [(p.name, p.step) for p in rec.points] == [("train_loss", 1)]
+    assert rec.logs == []
+
+
+class _FailingCheckpoint(Recorder):
+    def on_checkpoint(self, ckpt: Any) -> None:
+        raise RuntimeError("disk full")
+
+
+def test_train_failure_at_epoch_end_keeps_the_epoch_points_and_says_where() -> None:
+    rec = _FailingCheckpoint()
+    config = parse_config({"epochs": 2, "batch_size": 10, "log_every_steps": 1})
+    with pytest.raises(RuntimeError, match="disk full") as err:
+        train(_mlp(), blobs(n=100), config, callbacks=rec)  # 8 steps per epoch
+    assert [s for s, _ in rec.series("train_loss")] == list(range(1, 9))
+    assert where_marked(err.value) == "at the end of epoch 1, after step 8"
 
 
 def test_train_freeze_keeps_module_fixed() -> None:

@@ -7,7 +7,7 @@ from datetime import timedelta
 import torch
 from sqlalchemy import select, update
 
-from dl.errors import ShapeError
+from dl.errors import ShapeError, mark_where
 from server.core.config import Settings
 from server.core.db import session_scope
 from server.store import blobs, jobs
@@ -23,6 +23,12 @@ def test_error_sentence_names_out_of_memory_step_and_batch_size() -> None:
     exc = torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
     expected = "ran out of memory at step 12 with batch_size 512; lower batch_size"
     assert error_sentence(exc, 12, 512) == expected
+
+
+def test_error_sentence_says_where_outside_a_step_an_error_struck() -> None:
+    exc = RuntimeError("disk full")
+    mark_where(exc, "at the end of epoch 2, after step 16")
+    assert error_sentence(exc, 17, 64) == "RuntimeError: disk full at the end of epoch 2, after step 16"
 
 
 def test_error_sentence_keeps_engine_errors_verbatim() -> None:
