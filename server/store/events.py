@@ -85,8 +85,12 @@ def events_after_raw(session: Session, job_id: int, after_id: int,
     return [(r[0], r[1], r[2], r[3]) for r in session.execute(stmt)]
 
 
-def last_event_id(session: Session, job_id: int) -> int:
-    return int(session.scalar(select(func.max(Event.id)).where(Event.job_id == job_id)) or 0)
+def last_event_id(session: Session, job_id: int, kind: str | None = None) -> int:
+    """The newest event id of the job (of this kind, if given); 0 when there is none."""
+    stmt = select(func.max(Event.id)).where(Event.job_id == job_id)
+    if kind is not None:
+        stmt = stmt.where(Event.kind == kind)
+    return int(session.scalar(stmt) or 0)
 
 
 @lru_cache

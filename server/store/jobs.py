@@ -6,12 +6,13 @@ processes racing for the same job (duplicate delivery, two reapers) cannot both 
 """
 
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
+from server.schemas import JobPublic, Progress
 from server.store import blobs, events
 from server.store.models import Checkpoint, Job, utcnow
 
@@ -29,23 +30,19 @@ class CheckpointBlobs:
     metrics: dict[str, Any] = field(default_factory=dict)
 
 
-def _iso(value: datetime | None) -> str | None:
-    if value is None:
-        return None
-    # SQLite hands datetimes back naive; every stored time is UTC.
-    return (value if value.tzinfo else value.replace(tzinfo=UTC)).isoformat()
+def job_object(job: Job) -> JobPublic:
+    """The job object of the contract: REST answers and `status` events both come from here."""
+    progress = {"epoch": 0, "step": 0, "total_steps": None, **(job.progress or {})}
+    return JobPublic(
+        id=job.id, name=job.name, status=job.status, model_id=job.model_id, dataset_id=job.dataset_id,
+        config=job.config, error=job.error, progress=Progress.model_validate(progress),
+        summary=job.summary or {}, attempts=job.attempts, created_at=job.created_at,
+        started_at=job.started_at, finished_at=job.finished_at)
 
 
 def job_public(job: Job) -> dict[str, Any]:
-    """The job object of the contract (also the data of `status` events)."""
-    progress = {"epoch": 0, "step": 0, "total_steps": None, **(job.progress or {})}
-    return {
-        "id": job.id, "name": job.name, "status": job.status, "model_id": job.model_id,
-        "dataset_id": job.dataset_id, "config": job.config, "error": job.error,
-        "progress": progress, "summary": job.summary or {}, "attempts": job.attempts,
-        "created_at": _iso(job.created_at), "started_at": _iso(job.started_at),
-        "finished_at": _iso(job.finished_at),
-    }
+    """The job object as JSON data (a `status` event's), serialised exactly as the REST routes do."""
+    return job_object(job).model_dump(mode="json")
 
 
 def _status_event(session: Session, job_id: int) -> None:

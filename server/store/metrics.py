@@ -13,6 +13,7 @@ from server.store.events import append_json, last_event_id, metric_points_json
 from server.store.models import Job, MetricPoint, MetricRollup
 from server.store.rollups import LEVELS, ROLLUP_COLUMNS, Point, is_pg, upsert_rollups
 
+BUCKET_POINTS = 3  # a downsampled bucket keeps its min, max and last point
 PG_COPY = "COPY metric_points (job_id, name, step, value, time) FROM STDIN (FORMAT BINARY)"
 
 def _lock_job(session: Session, job_id: int, attempt: int) -> dict[str, Any] | None:
@@ -111,6 +112,13 @@ def series_names(session: Session, job_id: int) -> list[str]:
     return list(session.scalars(stmt))
 
 
+def _as_points(rows: Sequence[Any]) -> Aggregates:
+    """(step, value, time) rows as one-point aggregates."""
+    return Aggregates.of_points(np.array([r[0] for r in rows], dtype=np.int64),
+                                np.array([r[1] for r in rows], dtype=np.float64),
+                                np.array([r[2] for r in rows], dtype=np.float64))
+
+
 def _raw(session: Session, job_id: int, name: str, lo: int | None, hi: int | None = None) -> Aggregates:
     """Points with lo < step < hi (open bounds when None), as one-point aggregates."""
     stmt = select(MetricPoint.step, MetricPoint.value, MetricPoint.time).where(
@@ -120,9 +128,17 @@ def _raw(session: Session, job_id: int, name: str, lo: int | None, hi: int | Non
     if hi is not None:
         stmt = stmt.where(MetricPoint.step < hi)
     rows = session.execute(stmt.order_by(MetricPoint.step)).all()
-    return Aggregates.of_points(np.array([r[0] for r in rows], dtype=np.int64),
-                                np.array([r[1] for r in rows], dtype=np.float64),
-                                np.array([r[2] for r in rows], dtype=np.float64))
+    return _as_points(rows)
+
+
+def _newest(session: Session, job_id: int, name: str, since: int | None, n: int) -> Aggregates:
+    """The n points of highest step (after `since`), in step order."""
+    stmt = select(MetricPoint.step, MetricPoint.value, MetricPoint.time).where(
+        MetricPoint.job_id == job_id, MetricPoint.name == name)
+    if since is not None:
+        stmt = stmt.where(MetricPoint.step > since)
+    rows = session.execute(stmt.order_by(MetricPoint.step.desc()).limit(n)).all()[::-1]
+    return _as_points(rows)
 
 
 def _rollups(session: Session, job_id: int, name: str, width: int, since: int | None) -> Aggregates:
@@ -179,11 +195,13 @@ def read_series(session: Session, job_id: int, name: str, max_points: int = 2000
     last_id = last_event_id(session, job_id)
     total = count_points(session, job_id, name, since_step)
     downsampled = total > max_points
-    if not downsampled:
-        points = _raw(session, job_id, name, since_step)
+    if not downsampled or max_points < BUCKET_POINTS:
+        # Too few points for one min/max/last bucket: the newest ones, so the last is always there.
+        points = (_raw(session, job_id, name, since_step) if not downsampled
+                  else _newest(session, job_id, name, since_step, max_points))
         steps, values, times = points.last_step, points.last_value, points.last_time
     else:
-        buckets = max(1, max_points // 3)
+        buckets = max_points // BUCKET_POINTS
         width = _level(total, buckets)
         entries = (_raw(session, job_id, name, since_step) if width is None
                    else _rollups(session, job_id, name, width, since_step))

@@ -36,6 +36,20 @@ def test_upload_csv_target_column_by_name(client: TestClient, alice: Headers) ->
     assert body["target"]["kind"] == "values" and body["input_shape"] == [2]
 
 
+def test_upload_target_that_cannot_apply_is_422_naming_target(client: TestClient, alice: Headers) -> None:
+    unknown = upload(client, alice, "\ufeffx1, x2 ,label\n1,2,0\n3,4,1\n".encode(), target="price")
+    assert unknown.status_code == 422
+    (error,) = unknown.json()["detail"]
+    assert error["loc"] == ["body", "target"] and error["msg"] == (
+        "target column 'price' is not in the header (x1, x2, label)")
+    stripped = upload(client, alice, b"x1, x2 ,label\n1,2,0\n3,4,1\n", target="x2")
+    assert stripped.status_code == 201, stripped.text  # header cells are matched stripped, as loaded
+    npz = upload(client, alice, _npz(x=np.zeros((4, 2))), filename="x.npz", target="y")
+    assert npz.status_code == 422
+    assert npz.json()["detail"] == [{"loc": ["body", "target"], "type": "value_error",
+                                     "msg": "a target column applies to CSV files only, not npz"}]
+
+
 def test_upload_npz_images_and_no_target(client: TestClient, alice: Headers) -> None:
     x = np.zeros((10, 3, 4), dtype=np.float32)
     labelled = upload(client, alice, _npz(x=x, y=np.arange(10) % 2), filename="img.npz").json()

@@ -113,12 +113,6 @@ def test_stream_without_cursor_starts_live(api: Api, alice: Headers) -> None:
     assert events and all(int(e.id) > old for e in events)
 
 
-def test_stream_of_a_finished_job_ends_at_once(api: Api, alice: Headers) -> None:
-    job_id = running_job(api, alice)
-    history(api, job_id)
-    assert read_stream(api.client, f"/api/v1/jobs/{job_id}/events", alice) == []
-
-
 def test_multiplexed_stream_carries_both_jobs_and_resumes(api: Api, alice: Headers) -> None:
     first, second = running_job(api, alice), running_job(api, alice)
     history(api, first)

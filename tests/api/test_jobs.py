@@ -9,6 +9,7 @@ import redis
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
+from server.core.config import get_settings
 from server.store.models import Event
 from tests.api.conftest import MLP, Api, Headers, csv_bytes, make_job, upload
 
@@ -169,3 +170,22 @@ def test_job_model_summary_from_the_spec(client: TestClient, alice: Headers) -> 
     linear = [row for row in body["summary"] if row["type"] == "Linear"]
     assert [row["output_shape"] for row in linear] == [[8], [2]]
     assert body["graph"]["nodes"] and "edges" in body["graph"]
+
+
+def test_create_job_with_python_model_without_allow_code_is_403_and_queues_nothing(
+        api: Api, alice: Headers, monkeypatch: pytest.MonkeyPatch) -> None:
+    code = b"import torch\ndef build_model(input_shape, num_outputs):\n    return torch.nn.Linear(2, 2)\n"
+    model = api.client.post("/api/v1/models", headers=alice, data={"name": "py"},
+                            files={"file": ("model.py", code, "text/x-python")}).json()
+    inputs = {**_inputs(api.client, alice), "model_id": model["id"]}
+    queued = _queued_ids(api)
+    monkeypatch.setattr(get_settings(), "allow_code", False)
+    response = api.client.post("/api/v1/jobs", headers=alice, json={**inputs, "config": {"epochs": 1}})
+    assert response.status_code == 403
+    assert response.json()["detail"] == ("Python model files are disabled on this server "
+                                         "(TORCHYARD_ALLOW_CODE)")
+    assert api.client.get("/api/v1/jobs", headers=alice).json()["count"] == 0
+    assert _queued_ids(api) == queued
+    monkeypatch.setattr(get_settings(), "allow_code", True)
+    allowed = api.client.post("/api/v1/jobs", headers=alice, json={**inputs, "config": {"epochs": 1}})
+    assert allowed.status_code == 201, allowed.text

@@ -57,7 +57,7 @@ def test_metrics_names_lists_written_series(api: Api, alice: Headers) -> None:
     assert body == {"names": ["lr", "val_loss"]}
 
 
-@pytest.mark.parametrize("max_points", [30, 3000])  # rollup buckets, then raw points
+@pytest.mark.parametrize("max_points", [3, 30, 3000])  # one bucket, rollup buckets, raw points
 def test_series_downsampled_keeps_spike_dip_and_last(api: Api, alice: Headers, spiky_job: int,
                                                      max_points: int) -> None:
     body = series(api.client, alice, spiky_job, max_points=max_points)
@@ -67,6 +67,24 @@ def test_series_downsampled_keeps_spike_dip_and_last(api: Api, alice: Headers, s
     assert points[SPIKE_STEP] == 100.0 and points[DIP_STEP] == -50.0 and points[N] == (N % 10) / 10
     assert body["steps"] == sorted(body["steps"])
     assert all(body["times"][i] == 1000.0 + s for i, s in enumerate(body["steps"]))
+
+
+@pytest.mark.parametrize(("max_points", "since_step"), [(1, None), (2, None), (2, SPIKE_STEP)])
+def test_series_below_one_bucket_returns_the_newest_points(api: Api, alice: Headers, spiky_job: int,
+                                                           max_points: int, since_step: int | None) -> None:
+    params = {"max_points": max_points} | ({"since_step": since_step} if since_step else {})
+    body = series(api.client, alice, spiky_job, **params)
+    assert body["downsampled"] is True and body["total_points"] == N - (since_step or 0)
+    assert body["steps"] == list(range(N - max_points + 1, N + 1))
+    assert body["values"] == [(s % 10) / 10 for s in body["steps"]]
+    assert body["times"] == [1000.0 + s for s in body["steps"]]
+
+
+def test_series_below_one_bucket_short_series_comes_back_whole(api: Api, alice: Headers) -> None:
+    job_id = running_job(api, alice)
+    write(api, job_id, [("train_loss", 1, 0.5, 1.0), ("train_loss", 2, 0.25, 2.0)])
+    body = series(api.client, alice, job_id, max_points=2)
+    assert body["downsampled"] is False and body["steps"] == [1, 2] and body["values"] == [0.5, 0.25]
 
 
 def test_series_no_longer_than_max_points_comes_back_whole(api: Api, alice: Headers, spiky_job: int) -> None:
@@ -100,6 +118,6 @@ def test_series_non_finite_value_is_null(api: Api, alice: Headers) -> None:
 
 def test_series_bad_parameters_are_422(api: Api, alice: Headers) -> None:
     job_id = running_job(api, alice)
-    for params in ({"max_points": 1}, {"max_points": 2_000_000}, {"since_step": -1}, {"since_step": "x"}):
+    for params in ({"max_points": 0}, {"max_points": 2_000_000}, {"since_step": -1}, {"since_step": "x"}):
         response = api.client.get(f"/api/v1/jobs/{job_id}/metrics/train_loss", headers=alice, params=params)
         assert response.status_code == 422, params

@@ -77,3 +77,32 @@ def test_create_python_model_forbidden_without_allow_code(client: TestClient, al
     response = _post_file(client, alice, b"x = 1\n")
     assert response.status_code == 403  # type: ignore[attr-defined]
     assert "ALLOW_CODE" in response.json()["detail"]  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("source", [
+    b"", b"x = 1\n", b"import torch\n", b"def make():\n    def build_model(a, b):\n        pass\n",
+    b"class Net:\n    class Model:\n        pass\n", b"def build_model(:\n",
+], ids=["empty", "assignment", "import_only", "nested_def", "nested_class", "syntax_error"])
+def test_create_python_model_without_entry_point_is_422(client: TestClient, alice: Headers,
+                                                        source: bytes) -> None:
+    before = client.get("/api/v1/models", headers=alice).json()["count"]
+    response = _post_file(client, alice, source)
+    assert response.status_code == 422  # type: ignore[attr-defined]
+    (error,) = response.json()["detail"]  # type: ignore[attr-defined]
+    assert error["loc"] == ["body", "file"]
+    says = "line 1" if b"(:" in source else "must define build_model(input_shape, num_outputs) or"
+    assert says in error["msg"]
+    assert client.get("/api/v1/models", headers=alice).json()["count"] == before
+
+
+@pytest.mark.parametrize("source", [
+    b"import torch\ndef build_model(input_shape, num_outputs):\n    return torch.nn.Linear(1, 1)\n",
+    b"import torch\nclass Model(torch.nn.Module):\n    pass\n",
+    b"try:\n    import torch\n    def build_model(s, n):\n        return torch.nn.Linear(1, 1)\n"
+    b"except ImportError:\n    pass\n",
+    b"from torch.nn import Identity as Model\n",
+], ids=["build_model", "class_Model", "inside_try", "imported_as_Model"])
+def test_create_python_model_with_entry_point_is_201(client: TestClient, alice: Headers,
+                                                     source: bytes) -> None:
+    response = _post_file(client, alice, source)
+    assert response.status_code == 201, response.text  # type: ignore[attr-defined]

@@ -1,5 +1,6 @@
 """Datasets: multipart upload (streamed to the blob store), scikit-learn builtins, list, get, delete."""
 
+import csv
 import hashlib
 import tempfile
 from collections.abc import Iterator
@@ -49,6 +50,27 @@ def _inspect(path: Path, fmt: str, target: str | None) -> DatasetInfo:
             raise Invalid(["body", "file"], f"could not read the file as {fmt}: {exc}") from exc
 
 
+def _csv_header(path: Path) -> list[str] | None:
+    """The CSV's header row as the loader reads it; None when unreadable (the loader then says why)."""
+    try:
+        with path.open(newline="", encoding="utf-8-sig") as fh:
+            return next(([h.strip() for h in row] for row in csv.reader(fh) if row), None)
+    except (UnicodeDecodeError, csv.Error):
+        return None
+
+
+def _check_target(path: Path, fmt: str, target: str | None) -> None:
+    """A `target` that cannot apply is the form field's fault, so its error names body.target."""
+    if target is None:
+        return
+    if fmt != "csv":
+        raise Invalid(["body", "target"], f"a target column applies to CSV files only, not {fmt}")
+    header = _csv_header(path)
+    if header is not None and target not in header:
+        raise Invalid(["body", "target"], f"target column {target!r} is not in the header "
+                      f"({', '.join(header)[:1000]})")
+
+
 def _save(session: Session, user: User, **fields: object) -> DatasetPublic:
     dataset = Dataset(owner_id=user.id, **fields)
     session.add(dataset)
@@ -70,6 +92,7 @@ def upload_dataset(session: SessionDep, user: CurrentUser, file: Annotated[Uploa
         with path.open("wb") as copy:
             sha, size = put_blob(session, _tee(file.file, copy, settings.blob_chunk_bytes),
                                  max_bytes=settings.max_upload_bytes)
+        _check_target(path, fmt, target or None)
         info = _inspect(path, fmt, target or None)
     return _save(session, user, name=(name or "").strip() or Path(file.filename or fmt).stem,
                  format=fmt, blob_sha256=sha, target_column=target or None,

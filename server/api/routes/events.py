@@ -4,6 +4,8 @@ Each poll opens and closes its own session, so an idle or dropped stream holds n
 Ids: the single-job stream uses the event id; the multiplexed stream uses per-job cursors
 ("12:340,13:355") because ids of different jobs commit out of order, and a single global cursor
 could skip an event that committed late. Either id resumes without gaps via Last-Event-ID.
+A finished job's stream ends after its final `status`; with no cursor it sends just that event, and
+once a cursor is at or past it the answer is 204 No Content, which tells an EventSource to stop.
 """
 
 import asyncio
@@ -20,6 +22,7 @@ from redis.exceptions import RedisError
 from sqlalchemy import select
 
 from server.api.deps import MAX_ID, BearerDep, find_job, user_for_token
+from server.api.errors import Invalid
 from server.core.config import get_settings
 from server.core.db import get_sessionmaker
 from server.store.events import CHANNEL_PREFIX, events_after_raw, last_event_id
@@ -33,22 +36,47 @@ MAX_EVENT_ID = 2**63 - 1  # events.id is a BIGINT: a cursor past it would fail t
 FINISHED = ("succeeded", "failed", "cancelled")
 TokenQuery = Annotated[str | None, Query(description="the token, for EventSource (no headers)")]
 AfterQuery = Annotated[str | None, Query(max_length=2000, description="resume after this event id")]
+NOTHING_LEFT: dict[int | str, dict[str, Any]] = {204: {
+    "description": "every job has finished and the cursor is at or past its final `status`: "
+                   "nothing is left to send, so an EventSource stops reconnecting"}}
 LastEventId = Annotated[str | None, Header(alias="Last-Event-ID", max_length=2000)]
 
 
 @dataclass
 class Plan:
     job_ids: list[int]
-    start: dict[int, int] | None  # None: start live
+    start: dict[int, int]  # per job: stream the events after this id
+    done: set[int]  # finished jobs with nothing left to send
 
 
 def _plan(creds: BearerDep, access_token: str | None, job_ids: list[int], resume: str | None) -> Plan:
-    """Authorize and parse the cursor before the response starts, so errors are real 401/404/422."""
+    """Authorize and parse the cursor before the response starts, so errors are real 401/404/422,
+    and a stream with nothing left to send is a 204, which stops an EventSource reconnecting."""
     with get_sessionmaker()() as session:
         user = user_for_token(session, creds.credentials if creds else access_token)
         for job_id in job_ids:
             find_job(session, user, job_id)
-    return Plan(job_ids, parse_cursor(resume, job_ids))
+        cursor = parse_cursor(resume, job_ids)
+        # Live cursors are read before the statuses: a job finishing in between is seen finished.
+        live = {j: last_event_id(session, j) for j in job_ids} if cursor is None else {}
+        found = session.execute(select(Job.id, Job.status).where(Job.id.in_(job_ids)))
+        finals = {j: last_event_id(session, j, "status") for j, status in found if status in FINISHED}
+    plan = _starts(job_ids, live if cursor is None else cursor, cursor is None, finals)
+    if plan.done == set(job_ids):
+        raise HTTPException(204)
+    return plan
+
+
+def _starts(job_ids: list[int], cursors: dict[int, int], live: bool, finals: dict[int, int]) -> Plan:
+    """Where each job's stream starts; finals: the id of each finished job's final status (0: none)."""
+    plan = Plan(job_ids, {}, set())
+    for j in job_ids:
+        final = finals.get(j)
+        # With no cursor, a finished job replays its final status, so a live viewer learns of it.
+        plan.start[j] = max(final - 1, 0) if live and final is not None else cursors[j]
+        if final is not None and (final == 0 or plan.start[j] >= final):
+            plan.done.add(j)
+    return plan
 
 
 def one_job(job_id: Annotated[int, Path(ge=1, le=MAX_ID)], creds: BearerDep, access_token: TokenQuery = None,
@@ -56,11 +84,15 @@ def one_job(job_id: Annotated[int, Path(ge=1, le=MAX_ID)], creds: BearerDep, acc
     return _plan(creds, access_token, [job_id], last_event or after)
 
 
-def many_jobs(job: Annotated[list[int], Query()], creds: BearerDep, access_token: TokenQuery = None,
-              after: AfterQuery = None, last_event: LastEventId = None) -> Plan:
+def many_jobs(job: Annotated[list[int], Query(description=f"up to {MAX_JOBS} job ids")], creds: BearerDep,
+              access_token: TokenQuery = None, after: AfterQuery = None,
+              last_event: LastEventId = None) -> Plan:
     ids = sorted(set(job))
-    if not ids or len(ids) > MAX_JOBS or not all(1 <= i <= MAX_ID for i in ids):
-        raise HTTPException(422, f"give between 1 and {MAX_JOBS} valid ?job= ids")
+    if not 1 <= len(ids) <= MAX_JOBS:
+        raise Invalid(["query", "job"], f"give between 1 and {MAX_JOBS} job ids (?job=ID&job=ID...), "
+                      f"not {len(ids)}")
+    if not all(1 <= i <= MAX_ID for i in ids):
+        raise Invalid(["query", "job"], f"job ids are between 1 and {MAX_ID}")
     return _plan(creds, access_token, ids, last_event or after)
 
 
@@ -77,11 +109,6 @@ def parse_cursor(raw: str | None, job_ids: list[int]) -> dict[int, int] | None:
         raise HTTPException(422, f"event id {raw[:100]!r} is not one this server sent")
     default = min(given.values(), default=0)
     return {j: given.get(j, default) for j in job_ids}
-
-
-def _live_cursor(job_ids: list[int]) -> dict[int, int]:
-    with get_sessionmaker()() as session:
-        return {j: last_event_id(session, j) for j in job_ids}
 
 
 def _poll(cursors: dict[int, int]) -> tuple[list[tuple[int, int, str, str]], dict[int, tuple[str, bool]]]:
@@ -147,20 +174,21 @@ class Wakeups:
             await self.pubsub.aclose()
 
 
-async def stream(request: Request, job_ids: list[int], start: dict[int, int] | None,
-                 multiplexed: bool) -> AsyncIterator[ServerSentEvent]:
-    async with Wakeups(job_ids) as wakeups:
-        async for event in _events(request, job_ids, start, multiplexed, wakeups):
+async def stream(request: Request, plan: Plan, multiplexed: bool) -> AsyncIterator[ServerSentEvent]:
+    async with Wakeups(plan.job_ids) as wakeups:
+        async for event in _events(request, plan, multiplexed, wakeups):
             yield event
 
 
-async def _events(request: Request, job_ids: list[int], start: dict[int, int] | None,
-                  multiplexed: bool, wakeups: Wakeups) -> AsyncIterator[ServerSentEvent]:
-    cursors = start if start is not None else await run_in_threadpool(_live_cursor, job_ids)
-    pending = set(job_ids)
+async def _events(request: Request, plan: Plan, multiplexed: bool,
+                  wakeups: Wakeups) -> AsyncIterator[ServerSentEvent]:
+    cursors = dict(plan.start)
+    pending = set(plan.job_ids) - plan.done
     while pending and not await request.is_disconnected():
         rows, state = await run_in_threadpool(_poll, {j: cursors[j] for j in sorted(pending)})
         for event_id, job_id, kind, data in rows:
+            if job_id not in pending:
+                continue  # a job's events after its final status in the same batch: its stream is over
             cursors[job_id] = event_id
             # The stored compact JSON goes out as is: one line, no parse of big metric batches.
             yield ServerSentEvent(raw_data=data, event=kind, id=_event_id(cursors, multiplexed, event_id))
@@ -172,18 +200,18 @@ async def _events(request: Request, job_ids: list[int], start: dict[int, int] | 
             await wakeups.wait()
 
 
-@router.get("/jobs/{job_id}/events", response_class=EventSourceResponse)
+@router.get("/jobs/{job_id}/events", response_class=EventSourceResponse, responses=NOTHING_LEFT)
 async def job_events(request: Request, plan: Annotated[Plan, Depends(one_job)]
                      ) -> AsyncIterator[ServerSentEvent]:
     """`metric`, `status` and `log` events; resumes after Last-Event-ID (or ?after=), else live.
     Ends after a finished job's final `status` event. Also takes ?access_token=."""
-    async for event in stream(request, plan.job_ids, plan.start, multiplexed=False):
+    async for event in stream(request, plan, multiplexed=False):
         yield event
 
 
-@router.get("/events", response_class=EventSourceResponse)
+@router.get("/events", response_class=EventSourceResponse, responses=NOTHING_LEFT)
 async def many_events(request: Request, plan: Annotated[Plan, Depends(many_jobs)]
                       ) -> AsyncIterator[ServerSentEvent]:
     """The same for several jobs (?job=1&job=2) in one stream; ends when all have finished."""
-    async for event in stream(request, plan.job_ids, plan.start, multiplexed=True):
+    async for event in stream(request, plan, multiplexed=True):
         yield event

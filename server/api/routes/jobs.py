@@ -23,20 +23,17 @@ from server.api.deps import (
     find_model,
 )
 from server.api.errors import Invalid, Located, located
+from server.api.pycode import require_code_allowed
 from server.core.config import get_settings
 from server.schemas import JobCreate, JobPublic, ModelInfo, Page
 from server.store.events import append_event, publish
-from server.store.jobs import job_public, newest_checkpoint
+from server.store.jobs import job_object, job_public, newest_checkpoint
 from server.store.models import Dataset, Job, ModelRecord, User, utcnow
 
 router = APIRouter(tags=["jobs"])
 log = logging.getLogger(__name__)
 Status = Literal["queued", "running", "succeeded", "failed", "cancelled"]
 FINISHED = ("succeeded", "failed", "cancelled")
-
-
-def public(job: Job) -> JobPublic:
-    return JobPublic.model_validate(job_public(job))
 
 
 def _owned_inputs(session: Session, user: User, body: JobCreate) -> tuple[ModelRecord, Dataset]:
@@ -105,6 +102,8 @@ def _send(job_id: int, gpus: int) -> None:
 @router.post("/jobs", status_code=status.HTTP_201_CREATED, response_model=JobPublic)
 def create_job(body: JobCreate, session: SessionDep, user: CurrentUser) -> JobPublic:
     model, dataset = _owned_inputs(session, user, body)
+    if model.kind == "python":  # a worker would refuse it too, but only after it was queued
+        require_code_allowed()
     gpus = _check_fits(body, model, dataset)
     _check_init_from(session, user, body.config.get("init_from"))
     job = Job(owner_id=user.id, name=body.name or f"{model.name} on {dataset.name}", model_id=model.id,
@@ -117,7 +116,7 @@ def create_job(body: JobCreate, session: SessionDep, user: CurrentUser) -> JobPu
     session.commit()
     _send(job.id, gpus)
     publish(job.id)
-    return public(job)
+    return job_object(job)
 
 
 @router.get("/jobs", response_model=Page[JobPublic])
@@ -129,12 +128,12 @@ def list_jobs(session: SessionDep, user: CurrentUser, page: PagingDep,
     rows = session.scalars(select(Job).where(*where).order_by(Job.id.desc())
                            .limit(page.limit).offset(page.offset))
     count = session.scalar(select(func.count()).select_from(Job).where(*where)) or 0
-    return Page[JobPublic](data=[public(j) for j in rows], count=count)
+    return Page[JobPublic](data=[job_object(j) for j in rows], count=count)
 
 
 @router.get("/jobs/{job_id}", response_model=JobPublic)
 def get_job(job: OwnedJob) -> JobPublic:
-    return public(job)
+    return job_object(job)
 
 
 @router.get("/jobs/{job_id}/model", response_model=ModelInfo,
@@ -177,4 +176,4 @@ def cancel_job(job: OwnedJob, session: SessionDep) -> JobPublic:
         append_event(session, job.id, "status", job_public(job))
     session.commit()
     publish(job.id)
-    return public(job)
+    return job_object(job)

@@ -21,7 +21,7 @@ def metric_names(job: OwnedJob, session: SessionDep) -> MetricNames:
 def metric_series(
     job: OwnedJob, session: SessionDep,
     name: Annotated[str, Path(min_length=1, max_length=100, pattern=r"^[^\x00]+$")],
-    max_points: Annotated[int, Query(ge=3, le=1_000_000)] = 2000,
+    max_points: Annotated[int, Query(ge=1, le=1_000_000)] = 2000,
     since_step: Annotated[int | None, Query(ge=0, le=2**62, description="only steps after this one")] = None,
 ) -> Response:
     """Points with step > since_step; past max_points each bucket keeps its min, max and last point.

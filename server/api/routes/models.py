@@ -1,6 +1,5 @@
 """Models: a JSON layer spec (validated here) or a Python file (stored, run only on workers)."""
 
-import ast
 import json
 from typing import Any
 
@@ -14,7 +13,7 @@ from starlette.datastructures import UploadFile
 from dl.spec import validate_spec
 from server.api.deps import CurrentUser, OwnedModel, PagingDep, SessionDep
 from server.api.errors import Invalid, located, plain_text
-from server.core.config import get_settings
+from server.api.pycode import check_model_source, require_code_allowed
 from server.schemas import ModelCreate, ModelPublic, Page
 from server.store.models import ModelRecord, User
 
@@ -45,9 +44,8 @@ async def _json_body(request: Request) -> ModelCreate:
 
 
 async def _python_body(request: Request) -> tuple[str, str]:
-    """(name, source) of an uploaded .py file; the code is parsed for syntax, never run here."""
-    if not get_settings().allow_code:
-        raise HTTPException(403, "Python model files are disabled on this server (TORCHYARD_ALLOW_CODE)")
+    """(name, source) of an uploaded .py file; the code is parsed (syntax, entry point), never run here."""
+    require_code_allowed()
     form = await request.form(max_files=1, max_fields=4)
     upload, name = form.get("file"), form.get("name")
     if isinstance(name, str):
@@ -58,15 +56,7 @@ async def _python_body(request: Request) -> tuple[str, str]:
     data = await upload.read(MAX_CODE_BYTES + 1)
     if len(data) > MAX_CODE_BYTES:
         raise HTTPException(413, f"a model file may be at most {MAX_CODE_BYTES} bytes")
-    try:
-        source = data.decode("utf-8")
-        ast.parse(source, filename=upload.filename or "model.py")
-    except UnicodeDecodeError as exc:
-        raise Invalid(["body", "file"], "the model file is not UTF-8 text") from exc
-    except SyntaxError as exc:
-        raise Invalid(["body", "file"], f"line {exc.lineno}: {exc.msg}") from exc
-    except (ValueError, RecursionError, MemoryError) as exc:
-        raise Invalid(["body", "file"], f"the model file cannot be parsed: {exc}") from exc
+    source = check_model_source(data, upload.filename or "model.py")
     title = name.strip() if isinstance(name, str) and name.strip() else (upload.filename or "model")
     return title.removesuffix(".py")[:200], source
 
