@@ -97,6 +97,13 @@ def test_upload_over_the_limit_is_413_and_stores_nothing(api: Api, alice: Header
     assert _datasets(api) == blobs_before
 
 
+def test_upload_refused_as_a_dataset_stores_nothing(api: Api, alice: Headers) -> None:
+    blobs_before = _datasets(api)
+    response = upload(api.client, alice, f"only_label\n{uuid.uuid4().int}\n".encode(), filename="bad.csv")
+    assert response.status_code == 422
+    assert _datasets(api) == blobs_before
+
+
 def test_upload_streamed_without_length_is_cut_at_413(client: TestClient, alice: Headers) -> None:
     boundary = uuid.uuid4().hex
 

@@ -17,7 +17,7 @@ from server.api.deps import CurrentUser, OwnedDataset, PagingDep, SessionDep
 from server.api.errors import Invalid, located, plain_text
 from server.core.config import get_settings
 from server.schemas import BuiltinCreate, DatasetPublic, Page
-from server.store.blobs import put_blob
+from server.store.blobs import UploadTooLarge, put_blob
 from server.store.models import Dataset, Job, User
 
 router = APIRouter(tags=["datasets"])
@@ -33,11 +33,21 @@ def _format_of(filename: str | None) -> str:
     return FORMATS[suffix]
 
 
-def _tee(src: IO[bytes], copy: IO[bytes], chunk_bytes: int) -> Iterator[bytes]:
-    """Read the spooled upload in chunks, writing each to the temp copy the inspector reads."""
-    while chunk := src.read(chunk_bytes):
-        copy.write(chunk)
-        yield chunk
+def _spool(src: IO[bytes], path: Path, max_bytes: int, chunk_bytes: int) -> None:
+    """Copy the upload to a temp file the inspector reads, refusing it past max_bytes."""
+    size = 0
+    with path.open("wb") as copy:
+        while chunk := src.read(chunk_bytes):
+            size += len(chunk)
+            if size > max_bytes:
+                raise UploadTooLarge(max_bytes)
+            copy.write(chunk)
+
+
+def _chunks(path: Path, chunk_bytes: int) -> Iterator[bytes]:
+    with path.open("rb") as f:
+        while chunk := f.read(chunk_bytes):
+            yield chunk
 
 
 def _inspect(path: Path, fmt: str, target: str | None) -> DatasetInfo:
@@ -89,11 +99,11 @@ def upload_dataset(session: SessionDep, user: CurrentUser, file: Annotated[Uploa
     settings = get_settings()
     with tempfile.TemporaryDirectory(prefix="torchyard-upload-") as tmp:
         path = Path(tmp) / f"upload.{fmt}"
-        with path.open("wb") as copy:
-            sha, size = put_blob(session, _tee(file.file, copy, settings.blob_chunk_bytes),
-                                 max_bytes=settings.max_upload_bytes)
+        _spool(file.file, path, settings.max_upload_bytes, settings.blob_chunk_bytes)
         _check_target(path, fmt, target or None)
         info = _inspect(path, fmt, target or None)
+        # Stored only once it reads as a dataset: a bad file writes nothing, and the write is short.
+        sha, size = put_blob(session, _chunks(path, settings.blob_chunk_bytes))
     return _save(session, user, name=(name or "").strip() or Path(file.filename or fmt).stem,
                  format=fmt, blob_sha256=sha, target_column=target or None,
                  num_samples=info.num_samples, input_shape=list(info.input_shape),
