@@ -10,7 +10,8 @@ import typer
 
 from cli.datasets import transfer_progress
 from cli.render import last_metrics, table
-from cli.session import JsonOpt, client, err, handles_errors, out, print_json
+from cli.session import EXIT_FAILED, EXIT_USAGE, JsonOpt, client, err, handles_errors, out, print_json
+from client import Client
 
 JobId = Annotated[int, typer.Argument(help="Job id")]
 FULL_SERIES = 1_000_000  # the contract's largest max_points: a whole series, not downsampled
@@ -33,6 +34,8 @@ def metrics(
     series = api.metric_series(job_id, name, max_points=FULL_SERIES, since_step=since_step)
     points = list(zip(series.get("steps", []), series.get("values", []), series.get("times", []),
                       strict=False))
+    if not points:
+        _check_metric_name(api, job_id, name)
     if as_json:
         print_json(series)
     elif as_csv:
@@ -42,6 +45,14 @@ def metrics(
     else:
         out.print(table(f"{name} of job {job_id} ({len(points)} points)", ["step", "value", "time"],
                         ([s, v, _clock(t)] for s, v, t in points)))
+
+
+def _check_metric_name(api: Client, job_id: int, name: str) -> None:
+    """An empty series of a name the job never logged is a typo: exit 1 naming the job's metrics."""
+    names = api.metric_names(job_id)
+    if name not in names:
+        err.print(f"Job {job_id} has no metric {name!r}; its metrics: {', '.join(names) or 'none yet'}")
+        raise typer.Exit(EXIT_FAILED)
 
 
 def _clock(unix_s: float) -> str:
@@ -83,10 +94,14 @@ def download(
             raise typer.Exit(1)
         step = max(steps)
     dest = output or Path(f"job{job_id}-step{step}.{SUFFIX[fmt]}")
-    with transfer_progress(f"Downloading step {step}") as progress:
-        task = progress.add_task("download", total=None)
-        api.download_checkpoint(job_id, step, dest, fmt=fmt,
-                                on_progress=lambda done, total: progress.update(task, completed=done,
-                                                                                total=total))
+    try:
+        with transfer_progress(f"Downloading step {step}") as progress:
+            task = progress.add_task("download", total=None)
+            api.download_checkpoint(job_id, step, dest, fmt=fmt,
+                                    on_progress=lambda done, total: progress.update(task, completed=done,
+                                                                                    total=total))
+    except OSError as exc:
+        err.print(f"Cannot write {dest}: {exc.strerror or exc}")
+        raise typer.Exit(EXIT_USAGE) from exc
     err.print(f"Saved checkpoint step {step} of job {job_id} to {dest}")
     out.print(str(dest))

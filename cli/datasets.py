@@ -7,10 +7,10 @@ import typer
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
 
 from cli.render import datasets_table
-from cli.session import JsonOpt, LimitOpt, OffsetOpt, client, emit, err, handles_errors
+from cli.session import JsonOpt, LimitOpt, OffsetOpt, client, emit, emit_page, err, handles_errors
 from client import Client, Dataset
 
-app = typer.Typer(help="Upload and manage datasets.", no_args_is_help=True)
+app = typer.Typer(help="Upload and manage datasets.", no_args_is_help=True, rich_markup_mode=None)
 
 
 
@@ -67,7 +67,7 @@ def ls_cmd(
 ) -> None:
     """List your datasets."""
     page = client().list_datasets(limit=limit, offset=offset)
-    emit(page.data, as_json, lambda: datasets_table(page.data, page.count))  # type: ignore[arg-type]
+    emit_page(page, offset, as_json, lambda: datasets_table(page.data, page.count))  # type: ignore[arg-type]
 
 
 @app.command("rm")

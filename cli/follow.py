@@ -82,6 +82,11 @@ def _numeric(values: dict[str, Any]) -> Iterable[tuple[str, float]]:
 
 def follow_job(api: Client, job_id: int, reconnect_timeout_s: float = 60.0) -> int:
     """Show the job live until it ends; return the contract's exit code for its final status."""
+    return report(follow_to_end(api, job_id, reconnect_timeout_s))
+
+
+def follow_to_end(api: Client, job_id: int, reconnect_timeout_s: float = 60.0) -> Job:
+    """Show the job live until it ends; return the finished job."""
     state = FollowState(api.get_job(job_id))
     if state.job.get("status") not in TERMINAL_STATUSES:
         err.print(f"Following job {job_id} ({state.job.get('status')})")
@@ -89,7 +94,7 @@ def follow_job(api: Client, job_id: int, reconnect_timeout_s: float = 60.0) -> i
         _show_live(api, state, stream)
         if stream.reconnects:
             err.print(f"(event stream reconnected {stream.reconnects} time(s))")
-    return report(state.job)
+    return state.job
 
 
 def _show_live(api: Client, state: FollowState, stream: Iterable[Event]) -> None:

@@ -6,10 +6,10 @@ from typing import Annotated
 import typer
 
 from cli.render import job_table, jobs_table, layer_summary_table
-from cli.session import JsonOpt, LimitOpt, OffsetOpt, client, emit, err, handles_errors, out, print_json
+from cli.session import JsonOpt, LimitOpt, OffsetOpt, client, emit_page, err, handles_errors, out, print_json
 from client import ApiError, AuthError, Client
 
-app = typer.Typer(help="List, inspect and cancel jobs.", no_args_is_help=True)
+app = typer.Typer(help="List, inspect and cancel jobs.", no_args_is_help=True, rich_markup_mode=None)
 
 JobId = Annotated[int, typer.Argument(help="Job id")]
 STATUSES = ("queued", "running", "succeeded", "failed", "cancelled")
@@ -27,7 +27,7 @@ def ls_cmd(
     if status is not None and status not in STATUSES:
         raise typer.BadParameter(f"{status!r} is not one of {', '.join(STATUSES)}", param_hint="--status")
     page = client().list_jobs(status=status, limit=limit, offset=offset)
-    emit(page.data, as_json, lambda: jobs_table(page.data, page.count))  # type: ignore[arg-type]
+    emit_page(page, offset, as_json, lambda: jobs_table(page.data, page.count))  # type: ignore[arg-type]
 
 
 @app.command("show")

@@ -8,10 +8,21 @@ import typer
 import yaml
 
 from cli.render import spec_rows, table
-from cli.session import JsonOpt, LimitOpt, OffsetOpt, client, emit, err, handles_errors, out, print_json
+from cli.session import (
+    JsonOpt,
+    LimitOpt,
+    OffsetOpt,
+    client,
+    emit,
+    emit_page,
+    err,
+    handles_errors,
+    out,
+    print_json,
+)
 from client import Client, Model
 
-app = typer.Typer(help="Create and inspect models.", no_args_is_help=True)
+app = typer.Typer(help="Create and inspect models.", no_args_is_help=True, rich_markup_mode=None)
 
 SPEC_SUFFIXES = {".json": "json", ".yaml": "yaml", ".yml": "yaml"}
 
@@ -25,18 +36,35 @@ def read_structured(path: Path, option: str) -> dict[str, Any]:
         text = path.read_text()
         data = json.loads(text) if kind == "json" else yaml.safe_load(text)
     except (OSError, ValueError, yaml.YAMLError) as exc:
-        raise typer.BadParameter(f"cannot read {path}: {exc}", param_hint=option) from exc
+        raise typer.BadParameter(f"{path}: {parse_problem(exc)}", param_hint=option) from exc
     if not isinstance(data, dict):
         raise typer.BadParameter(f"{path} must hold an object (mapping)", param_hint=option)
     return data
 
 
+def parse_problem(exc: Exception) -> str:
+    """What is wrong and where, in one line (PyYAML's own message spans several, with a caret)."""
+    if isinstance(exc, json.JSONDecodeError):
+        return f"line {exc.lineno}, column {exc.colno}: {exc.msg}"
+    if isinstance(exc, yaml.MarkedYAMLError) and exc.problem_mark is not None:
+        mark = exc.problem_mark
+        return f"line {mark.line + 1}, column {mark.column + 1}: {exc.problem or exc.context}"
+    if isinstance(exc, UnicodeDecodeError):
+        return "not UTF-8 text"
+    if isinstance(exc, OSError):
+        return f"cannot read it: {exc.strerror or exc}"
+    return " ".join(str(exc).split())
+
+
 def create(api: Client, path: Path, name: str | None, option: str = "FILE") -> Model:
     """A model from a spec file (.json/.yaml) or a Python file (.py)."""
-    if path.suffix.lower() == ".py":
+    suffix = path.suffix.lower()
+    if suffix == ".py":
         model = api.create_python_model(path, name=name)
-    else:
+    elif suffix in SPEC_SUFFIXES:
         model = api.create_model(name or path.stem, read_structured(path, option))
+    else:
+        raise typer.BadParameter(f"{path}: expected a .json, .yaml, .yml or .py file", param_hint=option)
     err.print(f"Model {model.get('id')} '{model.get('name')}' ({model.get('kind')})")
     return model
 
@@ -69,7 +97,7 @@ def ls_cmd(
 ) -> None:
     """List your models."""
     page = client().list_models(limit=limit, offset=offset)
-    emit(page.data, as_json, lambda: models_table(page.data, page.count))  # type: ignore[arg-type]
+    emit_page(page, offset, as_json, lambda: models_table(page.data, page.count))  # type: ignore[arg-type]
 
 
 @app.command("show")

@@ -1,6 +1,7 @@
 """Ops commands: up, api, worker, migrate, user create (owned by the platform room)."""
 
 import os
+import re
 import secrets
 import signal
 import subprocess
@@ -11,11 +12,13 @@ from typing import Annotated, Any
 import httpx
 import typer
 
+from cli import preflight
 from server.core.config import Settings, get_settings
 
 HostOpt = Annotated[str, typer.Option("--host", help="address to listen on")]
 PortOpt = Annotated[int, typer.Option("--port", help="port to listen on")]
-user_app = typer.Typer(help="Manage users (needs database access).", no_args_is_help=True)
+user_app = typer.Typer(help="Manage users (needs database access).", no_args_is_help=True,
+                       rich_markup_mode=None)
 
 
 def register(app: typer.Typer) -> None:
@@ -82,9 +85,12 @@ def worker(
     ])
 
 
+USER_NAME = re.compile(r"[A-Za-z0-9_.@-]{1,100}")  # the rule POST /users applies
+
+
 @user_app.command("create")
 def user_create(
-    name: Annotated[str, typer.Argument(help="user name")],
+    name: Annotated[str, typer.Argument(help="user name: letters, digits and _ . @ -")],
     admin: Annotated[bool, typer.Option("--admin", help="may create users")] = False,
 ) -> None:
     """Create a user and print its token (shown only once)."""
@@ -94,6 +100,14 @@ def user_create(
     from server.core.security import hash_token, new_token
     from server.store.models import User
 
+    name = name.strip()
+    if not USER_NAME.fullmatch(name):
+        raise typer.BadParameter("expected 1 to 100 letters, digits or _ . @ -", param_hint="NAME")
+    try:
+        preflight.check_migrated(get_settings().database_url)
+    except preflight.PreflightError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(1) from exc
     token = new_token()
     with session_scope() as session:
         if session.execute(select(User.id).where(User.name == name)).first() is not None:
@@ -155,6 +169,11 @@ def up(
     demo: Annotated[bool, typer.Option("--demo", help="also submit a demo job (digits MLP)")] = False,
 ) -> None:
     """Migrate, then run the API, the dashboard and N workers on this machine until Ctrl-C."""
+    try:
+        preflight.check_port_free(host, port)
+    except preflight.PreflightError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(1) from exc
     settings = get_settings()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     token = admin_token(settings)
@@ -165,17 +184,7 @@ def up(
     procs += [subprocess.Popen([*me, "worker"], env=env) for _ in range(workers)]
     signal.signal(signal.SIGTERM, _interrupt)
     try:
-        local = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}"
-        wait_healthy(local, procs)
-        typer.echo(f"Dashboard: http://{host}:{port}/")
-        typer.echo(f"Admin token: {token}", color=False)
-        if demo:
-            from cli.demo import submit_demo
-
-            job_id = submit_demo(local, token)
-            typer.echo(f"Demo job: http://{host}:{port}/jobs/{job_id}")
-        sys.stdout.flush()
-        _supervise(procs)
+        _serve(procs, f"http://{preflight.browser_host(host)}:{port}", token, demo)
     except KeyboardInterrupt:
         typer.echo("stopping", err=True)
     except RuntimeError as exc:
@@ -183,6 +192,21 @@ def up(
         raise typer.Exit(1) from exc
     finally:
         _stop_all(procs)
+
+
+def _serve(procs: list[subprocess.Popen[Any]], local: str, token: str, demo: bool) -> None:
+    """Print the banner once the API that answers is ours, then supervise the children."""
+    wait_healthy(local, procs)
+    preflight.confirm_ours(local, token, procs[0])
+    typer.echo(f"Dashboard: {local}/")
+    typer.echo(f"Admin token: {token}", color=False)
+    if demo:
+        from cli.demo import submit_demo
+
+        job_id = submit_demo(local, token)
+        typer.echo(f"Demo job: {local}/jobs/{job_id}")
+    sys.stdout.flush()
+    _supervise(procs)
 
 
 def _interrupt(_signum: int, _frame: Any) -> None:

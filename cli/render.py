@@ -9,6 +9,9 @@ from rich.table import Table
 from client import Dataset, Job
 
 COMPOSITE_KEYS = ("layers", "branches")
+# Short values that must never be split over lines (a folded `succeede`/`d` defeats grep).
+NO_WRAP = frozenset({"id", "status", "kind", "format", "model", "dataset", "samples", "bytes", "layers",
+                     "step", "epoch", "value", "time", "created", "parameters", "field"})
 
 
 def _fmt(value: Any) -> str:
@@ -24,7 +27,7 @@ def _fmt(value: Any) -> str:
 def table(title: str, columns: list[str], rows: Iterable[list[Any]]) -> Table:
     t = Table(title=title, title_justify="left")
     for column in columns:
-        t.add_column(column, overflow="fold")
+        t.add_column(column, overflow="fold", no_wrap=column in NO_WRAP)
     for row in rows:
         t.add_row(*(_fmt(cell) for cell in row))
     return t

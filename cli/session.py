@@ -1,6 +1,7 @@
 """What every user command shares: the client built from the config, consoles, and the mapping of
 errors to the contract's exit codes (1 API refusal, 2 usage, 3 unreachable/auth, 130 interrupted)."""
 
+import errno
 import functools
 import json
 import sys
@@ -12,7 +13,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from cli import config
-from client import ApiError, AuthError, Client, Unreachable
+from client import ApiError, AuthError, Client, NotTorchyard, Page, TorchyardError, Unreachable
 
 EXIT_FAILED, EXIT_USAGE, EXIT_UNREACHABLE, EXIT_CANCELLED, EXIT_INTERRUPTED = 1, 2, 3, 4, 130
 
@@ -21,7 +22,9 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON on stdout.")]
 LimitOpt = Annotated[int, typer.Option(min=1, help="At most this many.")]
 OffsetOpt = Annotated[int, typer.Option(min=0)]
 
-out = Console(highlight=False, markup=False)
+# Piped output is read by grep and awk: a row must stay on one line, not fold at a pipe's 80 columns.
+PIPE_WIDTH = 100_000
+out = Console(highlight=False, markup=False, width=None if sys.stdout.isatty() else PIPE_WIDTH)
 err = Console(stderr=True, highlight=False, markup=False, soft_wrap=True)
 
 P = ParamSpec("P")
@@ -42,26 +45,45 @@ def client() -> Client:
 
 
 def handles_errors(fn: Callable[P, R]) -> Callable[P, R]:
-    """Turn client errors and Ctrl-C into a one-line message and the contract's exit code."""
+    """Turn client errors, local file errors and Ctrl-C into a one-line message and the contract's
+    exit code."""
 
     @functools.wraps(fn)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         try:
             return fn(*args, **kwargs)
-        except AuthError as exc:
-            err.print(f"[red]Authentication refused:[/] {escape(exc.message)}", markup=True)
-            raise typer.Exit(EXIT_UNREACHABLE) from exc
-        except Unreachable as exc:
-            err.print(f"[red]Server unreachable:[/] {escape(str(exc))}", markup=True)
-            raise typer.Exit(EXIT_UNREACHABLE) from exc
-        except ApiError as exc:
-            err.print(f"[red]Error ({exc.status}):[/] {escape(exc.message)}", markup=True)
-            raise typer.Exit(EXIT_FAILED) from exc
-        except KeyboardInterrupt as exc:
-            err.print("Interrupted.")
-            raise typer.Exit(EXIT_INTERRUPTED) from exc
+        except (TorchyardError, OSError, KeyboardInterrupt) as exc:
+            if isinstance(exc, OSError) and exc.errno == errno.EPIPE:
+                raise  # a closed pipe (`| head`): click exits quietly
+            raise typer.Exit(report_error(exc)) from exc
 
     return wrapper
+
+
+def report_error(exc: BaseException) -> int:
+    """Print one line for the error; return its exit code."""
+    if isinstance(exc, AuthError):
+        err.print(f"[red]Authentication refused:[/] {escape(exc.message)}", markup=True)
+        return EXIT_UNREACHABLE
+    if isinstance(exc, NotTorchyard):
+        message = str(exc)
+        err.print(f"[red]{escape(message[:1].upper() + message[1:])}[/]", markup=True)
+        return EXIT_UNREACHABLE
+    if isinstance(exc, Unreachable):
+        err.print(f"[red]Server unreachable:[/] {escape(str(exc))}", markup=True)
+        return EXIT_UNREACHABLE
+    if isinstance(exc, ApiError):
+        err.print(f"[red]Error ({exc.status}):[/] {escape(exc.message)}", markup=True)
+        return EXIT_FAILED
+    if isinstance(exc, OSError):
+        where = f" {exc.filename}" if exc.filename else ""
+        err.print(f"Cannot access{where}: {exc.strerror or exc}")
+        return EXIT_USAGE
+    if isinstance(exc, KeyboardInterrupt):
+        err.print("Interrupted.")
+        return EXIT_INTERRUPTED
+    err.print(f"Error: {exc}")
+    return EXIT_FAILED
 
 
 def print_json(data: Any) -> None:
@@ -76,3 +98,12 @@ def emit(data: Any, as_json: bool, render: Callable[[], Any]) -> None:
         print_json(data)
     else:
         out.print(render())
+
+
+def emit_page(page: Page, offset: int, as_json: bool, render: Callable[[], Any]) -> None:
+    """A listing: the rows (or the JSON array) on stdout, and on stderr a hint when there are more."""
+    emit(page.data, as_json, render)
+    shown = len(page.data)
+    if shown < page.count:
+        span = str(shown) if offset == 0 else f"{offset + 1}-{offset + shown}" if shown else "none"
+        err.print(f"showing {span} of {page.count}; use --limit/--offset for the rest")

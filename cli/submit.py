@@ -2,6 +2,7 @@
 
 import copy
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -9,11 +10,12 @@ import typer
 
 from cli import datasets, follow, models
 from cli.session import client, err, handles_errors, out, print_json
-from client import Client
+from client import ApiError, AuthError, Client, Dataset, Job, TorchyardError
 
 # The contract's default optimizer: `--set optimizer.lr=0.01` changes the rate and keeps the type.
 DEFAULT_OPTIMIZER: dict[str, Any] = {"type": "Adam", "lr": 0.001}
 BUILTIN_PREFIX = "builtin:"
+PAGE = 1000  # the largest page the list routes serve
 
 
 def parse_set(item: str) -> tuple[list[str], Any]:
@@ -51,36 +53,90 @@ def _as_id(value: str) -> int | None:
     return int(value) if value.isdigit() else None
 
 
-def resolve_model(api: Client, value: str) -> int:
+@dataclass
+class Created:
+    """What this command made on the server, so a refused submit can take it back."""
+
+    model_id: int | None = None
+    dataset_id: int | None = None
+
+
+def check_sources(model: str, dataset: str) -> None:
+    """Usage errors in --model/--dataset before anything is created on the server."""
+    if not Path(model).is_file() and _as_id(model) is None:
+        raise typer.BadParameter(f"{model!r} is neither a file nor a model id", param_hint="--model")
+    if not (dataset.startswith(BUILTIN_PREFIX) or Path(dataset).is_file() or _as_id(dataset) is not None):
+        raise typer.BadParameter(f"{dataset!r} is neither a file, builtin:NAME nor a dataset id",
+                                 param_hint="--dataset")
+
+
+def resolve_model(api: Client, value: str, created: Created) -> int:
     """An existing model id, or a spec/.py file created as a model now."""
     path = Path(value)
-    if path.is_file():
-        return int(models.create(api, path, None, option="--model")["id"])
-    model_id = _as_id(value)
-    if model_id is None:
-        raise typer.BadParameter(f"{value!r} is neither a file nor a model id", param_hint="--model")
-    return model_id
+    if not path.is_file():
+        return int(value)
+    created.model_id = int(models.create(api, path, None, option="--model")["id"])
+    return created.model_id
 
 
-def resolve_dataset(api: Client, value: str) -> int:
-    """An existing dataset id, `builtin:NAME`, or a file uploaded now."""
+def resolve_dataset(api: Client, value: str, created: Created) -> int:
+    """An existing dataset id, `builtin:NAME` (the user's existing one if any), or a file uploaded now."""
     if value.startswith(BUILTIN_PREFIX):
-        dataset = api.builtin_dataset(value[len(BUILTIN_PREFIX):])
+        name = value[len(BUILTIN_PREFIX):]
+        existing = find_builtin(api, name)
+        if existing is not None:
+            err.print(f"Dataset {existing.get('id')} '{name}' (builtin, already yours)")
+            return int(existing["id"])
+        dataset = api.builtin_dataset(name)
         err.print(f"Dataset {dataset.get('id')} '{dataset.get('name')}' (builtin)")
-        return int(dataset["id"])
-    path = Path(value)
-    if path.is_file():
-        return int(datasets.upload(api, path, None, None)["id"])
-    dataset_id = _as_id(value)
-    if dataset_id is None:
-        raise typer.BadParameter(f"{value!r} is neither a file, builtin:NAME nor a dataset id",
-                                 param_hint="--dataset")
-    return dataset_id
+        created.dataset_id = int(dataset["id"])
+    elif Path(value).is_file():
+        created.dataset_id = int(datasets.upload(api, Path(value), None, None)["id"])
+    else:
+        return int(value)
+    return created.dataset_id
+
+
+def find_builtin(api: Client, name: str) -> Dataset | None:
+    """The user's newest dataset made from builtin `name` (the server names those after the builtin)."""
+    offset = 0
+    while True:
+        page = api.list_datasets(limit=PAGE, offset=offset)
+        for dataset in page.data:  # newest first
+            if dataset.get("format") == "builtin" and dataset.get("name") == name:
+                return dataset  # type: ignore[return-value]
+        offset += len(page.data)
+        if not page.data or offset >= page.count:
+            return None
+
+
+def take_back(api: Client, created: Created) -> None:
+    """After a refused submit: delete the dataset this command made; say what could not be undone."""
+    if created.dataset_id is not None:
+        try:
+            api.delete_dataset(created.dataset_id)
+            err.print(f"Deleted dataset {created.dataset_id}, which this submit had created.")
+        except TorchyardError as exc:
+            err.print(f"Could not delete dataset {created.dataset_id}: {exc}")
+    if created.model_id is not None:  # the API has no route to delete a model
+        err.print(f"Model {created.model_id} was kept; pass --model {created.model_id} to reuse it.")
 
 
 def build_config(config_file: Path | None, sets: list[str]) -> dict[str, Any]:
     base = models.read_structured(config_file, "--config") if config_file else {}
     return apply_sets(base, sets)
+
+
+def create_job(api: Client, model: str, dataset: str, job_config: dict[str, Any], name: str | None) -> Job:
+    """Resolve model and dataset, then submit; a refusal takes back what was created on the way."""
+    created = Created()
+    try:
+        return api.submit_job(resolve_model(api, model, created), resolve_dataset(api, dataset, created),
+                              job_config, name=name)
+    except ApiError as exc:
+        if not isinstance(exc, AuthError):
+            take_back(api, created)
+        raise
 
 
 @handles_errors
@@ -93,15 +149,21 @@ def submit(
                                                    "(VALUE as JSON, else a string); repeatable.")] = None,
     name: Annotated[str | None, typer.Option(help="Job name.")] = None,
     follow_job: Annotated[bool, typer.Option("--follow", "-f", help="Follow the job to its end.")] = False,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the job as JSON on stdout.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the job as JSON on stdout (with "
+                                          "--follow: the finished job).")] = False,
 ) -> None:
     """Submit a training job: create the model and dataset from files if needed, then queue it."""
     job_config = build_config(config_file, sets or [])  # usage errors before anything is uploaded
+    check_sources(model, dataset)
     api = client()
-    job = api.submit_job(resolve_model(api, model), resolve_dataset(api, dataset), job_config, name=name)
-    if as_json:
-        print_json(job)
-    else:
+    job = create_job(api, model, dataset, job_config, name)
+    if not follow_job:
+        print_json(job) if as_json else out.print(f"Job {job.get('id')} {job.get('status')}")
+        return
+    if not as_json:
         out.print(f"Job {job.get('id')} {job.get('status')}")
-    if follow_job:
-        raise typer.Exit(follow.follow_job(api, int(job["id"])))
+    final = follow.follow_to_end(api, int(job["id"]))
+    code = follow.report(final)
+    if as_json:
+        print_json(final)
+    raise typer.Exit(code)

@@ -2,11 +2,24 @@
 
 from typing import Annotated
 
+import httpx
 import typer
 
 from cli import artifacts, config, datasets, follow, jobs, models, submit
 from cli.session import client, err, handles_errors, out, print_json
-from client import Client
+from client import Client, NotFound, NotTorchyard, api_base
+
+
+def check_url(url: str) -> str:
+    """An http(s) URL with a host; a usage error otherwise (httpx would call it unreachable)."""
+    try:
+        parsed = httpx.URL(url)
+    except httpx.InvalidURL as exc:
+        raise typer.BadParameter(f"{url!r} is not a URL: {exc}", param_hint="URL") from exc
+    if parsed.scheme not in ("http", "https") or not parsed.host:
+        raise typer.BadParameter(f"{url!r}: expected http:// or https:// and a host, "
+                                 "e.g. http://localhost:8000", param_hint="URL")
+    return url
 
 
 @handles_errors
@@ -15,8 +28,13 @@ def login(
     token: Annotated[str, typer.Option(prompt=True, hide_input=True, help="Your API token.")],
 ) -> None:
     """Check the token against the server, then save URL and token in a 0600 config file."""
-    with Client(url, token) as api:
-        me = api.me()
+    with Client(check_url(url), token) as api:
+        try:
+            me = api.me()
+        except NotFound as exc:  # a web server, but no Torchyard API under this URL
+            raise NotTorchyard(f"no Torchyard server at {url} (GET {api_base(url)}/me answered 404)") from exc
+    if not isinstance(me, dict) or "name" not in me:
+        raise NotTorchyard(f"no Torchyard server at {url} (its /me answer is not a Torchyard user)")
     path = config.save(url, token)
     err.print(f"Logged in to {url} as {me.get('name')}; saved to {path}")
 

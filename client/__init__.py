@@ -8,6 +8,7 @@ from client.errors import (
                            Conflict,
                            Forbidden,
                            NotFound,
+                           NotTorchyard,
                            ServerError,
                            TorchyardError,
                            Unreachable,
@@ -18,6 +19,7 @@ from client.sse import EventStream, SSEParser
 
 __all__ = [
     "TERMINAL_STATUSES", "ApiError", "AuthError", "BadRequest", "Checkpoint", "Client", "Conflict",
-    "Dataset", "Event", "EventStream", "Forbidden", "Job", "Model", "NotFound", "Page", "SSEParser",
-    "Series", "ServerError", "TorchyardError", "Unreachable", "User", "ValidationFailed", "api_base",
+    "Dataset", "Event", "EventStream", "Forbidden", "Job", "Model", "NotFound", "NotTorchyard", "Page",
+    "SSEParser", "Series", "ServerError", "TorchyardError", "Unreachable", "User", "ValidationFailed",
+    "api_base",
 ]

@@ -8,7 +8,7 @@ from typing import Any, cast
 
 import httpx
 
-from client.errors import Unreachable, error_for
+from client.errors import NotTorchyard, Unreachable, error_for
 from client.schemas import Checkpoint, Dataset, Job, Model, ModelInfo, Page, Series, User
 from client.sse import EventStream
 from client.transfer import ProgressFn, ProgressReader, save_response
@@ -54,7 +54,12 @@ class Client:
         return response
 
     def _json(self, method: str, path: str, **kwargs: Any) -> Any:
-        return self._request(method, path, **kwargs).json()
+        response = self._request(method, path, **kwargs)
+        try:
+            return response.json()
+        except ValueError as exc:  # e.g. a web page served at that address
+            raise NotTorchyard(f"no Torchyard server at {self.url}: {method} {response.url.path} "
+                               f"answered {response.status_code} without JSON") from exc
 
     def _page(self, path: str, limit: int, offset: int, **params: Any) -> Page:
         params = {k: v for k, v in params.items() if v is not None}
@@ -79,6 +84,9 @@ class Client:
             return cast(dict[str, str], self._http.get("/health").json())
         except httpx.TransportError as exc:
             raise Unreachable(f"cannot reach {self.url}: {exc}") from exc
+        except ValueError as exc:
+            raise NotTorchyard(f"no Torchyard server at {self.url}: "
+                               "GET /health answered without JSON") from exc
 
     def me(self) -> User:
         return cast(User, self._json("GET", "/me"))
@@ -197,6 +205,10 @@ def _raise_for_status(response: httpx.Response) -> None:
         body = response.json()
     except ValueError:
         body = None
-    detail = body["detail"] if isinstance(body, dict) and "detail" in body else (
-        response.text or response.reason_phrase)
-    raise error_for(response.status_code, detail)
+    if isinstance(body, dict) and "detail" in body:
+        raise error_for(response.status_code, body["detail"])
+    if response.status_code == 404:  # a path no Torchyard route answers, e.g. a proxy's page
+        raise NotTorchyard(f"no Torchyard server at {response.url.copy_with(query=None)}: it answered 404")
+    # A proxy's error page is HTML: keep its first line, not the whole page.
+    text = response.text.strip().splitlines()
+    raise error_for(response.status_code, text[0][:200] if text else response.reason_phrase)

@@ -11,6 +11,10 @@ class Unreachable(TorchyardError):
     """The server could not be reached (refused, timed out, DNS, or gone past the reconnect window)."""
 
 
+class NotTorchyard(Unreachable):
+    """Something answered at the URL, but not the Torchyard API (a plain 404, or a body that is not JSON)."""
+
+
 class ApiError(TorchyardError):
     """The server answered with an error status; `detail` is its JSON `detail` (a sentence or a list)."""
 

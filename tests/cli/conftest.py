@@ -30,10 +30,12 @@ def cli_env(url: str, token: str, config: Path) -> dict[str, str]:
 def run_cli(stack: Stack, tmp_path: Path) -> RunCli:
     """Run `torchyard ARGS...` as the admin (or `token=`) and return the finished process."""
 
-    def run(*args: str, token: str | None = None, url: str | None = None,
-            timeout: float = 180) -> subprocess.CompletedProcess[str]:
+    def run(*args: str, token: str | None = None, url: str | None = None, timeout: float = 180,
+            unset: tuple[str, ...] = ()) -> subprocess.CompletedProcess[str]:
         env = cli_env(stack.url if url is None else url, stack.admin_token if token is None else token,
                       tmp_path / "config.json")
+        for name in unset:
+            env.pop(name, None)
         return subprocess.run([*TORCHYARD, *args], capture_output=True, text=True, env=env,
                               timeout=timeout, cwd=tmp_path)
 

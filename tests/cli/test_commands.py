@@ -135,3 +135,49 @@ def test_login_bad_token_exits_3_and_saves_nothing(stack: Stack, run_cli: RunCli
     proc = run_cli("login", stack.url, "--token", "wrong-token-xyz")
     assert proc.returncode == 3
     assert not (tmp_path / "config.json").exists()
+
+
+def test_download_to_missing_folder_exits_2_in_one_line(run_cli: RunCli, finished_job: dict,
+                                                        tmp_path: Path) -> None:
+    dest = tmp_path / "no-such-folder" / "weights.pt"
+    proc = run_cli("download", str(finished_job["id"]), "-o", str(dest))
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines()[-1] == f"Cannot write {dest}: No such file or directory"
+    assert "Traceback" not in proc.stderr and not dest.parent.exists()
+
+
+def test_jobs_ls_piped_keeps_each_row_on_one_line(run_cli: RunCli, finished_job: dict) -> None:
+    succeeded = [j for j in parse_json(run_cli("jobs", "ls", "--json")) if j["status"] == "succeeded"]
+    proc = run_cli("jobs", "ls", unset=("COLUMNS",))  # a pipe with no width given: `| grep succeeded`
+    assert proc.returncode == 0, proc.stderr
+    rows = [line for line in proc.stdout.splitlines() if "succeeded" in line]
+    assert len(rows) >= len(succeeded) >= 1  # jobs only ever become succeeded, never leave it
+    row = next(line for line in rows if finished_job["created_at"] in line)
+    assert f" {finished_job['id']} " in row and "train_loss=" in row
+
+
+def test_listing_past_limit_hints_on_stderr(stack: Stack, run_cli: RunCli) -> None:
+    for _ in range(2):
+        stack.post("/datasets/builtin", json={"name": "wine"})
+    count = len(parse_json(run_cli("datasets", "ls", "--json", "--limit", "1000")))
+    page = run_cli("datasets", "ls", "--json", "--limit", "1")
+    assert len(parse_json(page)) == 1  # stdout stays the data array
+    assert page.stderr.strip() == f"showing 1 of {count}; use --limit/--offset for the rest"
+    table = run_cli("datasets", "ls", "--limit", "1", "--offset", "1")
+    assert table.stderr.strip() == f"showing 2-2 of {count}; use --limit/--offset for the rest"
+    assert run_cli("datasets", "ls", "--json", "--limit", "1000").stderr == ""
+
+
+def test_metrics_unknown_name_exits_1_listing_names(run_cli: RunCli, finished_job: dict) -> None:
+    proc = run_cli("metrics", str(finished_job["id"]), "train_los")
+    assert proc.returncode == 1
+    assert proc.stdout == ""
+    line = proc.stderr.strip()
+    assert "\n" not in line and "'train_los'" in line and "train_loss" in line and "val_loss" in line
+
+
+def test_login_url_of_no_torchyard_server_exits_3(stack: Stack, run_cli: RunCli, tmp_path: Path) -> None:
+    proc = run_cli("login", f"{stack.url}/not-the-api", "--token", stack.admin_token)
+    assert proc.returncode == 3
+    assert "No Torchyard server" in proc.stderr and proc.stderr.count("\n") == 1
+    assert not (tmp_path / "config.json").exists()

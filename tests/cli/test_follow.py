@@ -18,7 +18,7 @@ DIGITS_SPEC = {"layers": [{"type": "Linear", "out_features": 32}, {"type": "ReLU
 
 
 def _submitted_job(stdout: str) -> dict:
-    """`submit --json` prints the job object first; follow adds nothing to stdout."""
+    """`submit --json --follow` prints one JSON document: the job once it has finished."""
     return dict(json.loads(stdout))
 
 
@@ -28,10 +28,10 @@ def test_submit_follow_files_ends_0_with_job_succeeded(stack: Stack, run_cli: Ru
                    "--set", "epochs=3", "--set", "optimizer.lr=0.01", "--json", "--follow")
     assert proc.returncode == 0, proc.stderr
     job = _submitted_job(proc.stdout)
-    assert job["status"] == "queued"
+    assert job["status"] == "succeeded"
     assert job["config"]["optimizer"] == {"type": "Adam", "lr": 0.01}  # --set kept the default type
     final = stack.job(job["id"])
-    assert final["status"] == "succeeded"
+    assert (final["status"], final["progress"]) == ("succeeded", job["progress"])
     assert f"Job {job['id']} succeeded" in proc.stderr
 
 

@@ -1,12 +1,16 @@
-"""Unit tests of `--set KEY=VALUE` parsing and merging into the job config."""
+"""`--set KEY=VALUE` parsing and merging into the job config; what a refused submit leaves behind."""
 
 import subprocess
 import sys
+import uuid
+from pathlib import Path
 
 import pytest
 import typer
 
 from cli.submit import apply_sets, parse_set
+from tests.cli.conftest import RunCli, parse_json
+from tests.stack import Stack
 
 
 def test_parse_set_json_number() -> None:
@@ -69,3 +73,48 @@ def test_submit_malformed_set_exits_2_before_contacting_server() -> None:
                            "--set", "epochs"], capture_output=True, text=True, env=env, timeout=60)
     assert proc.returncode == 2, proc.stderr
     assert "KEY=VALUE" in proc.stderr
+
+
+def _new_user(stack: Stack) -> str:
+    """The token of a user with nothing yet, so counts of their datasets are exact."""
+    return str(stack.post("/users", json={"name": f"submit-{uuid.uuid4().hex[:8]}"})["token"])
+
+
+def _dataset_ids(run_cli: RunCli, token: str) -> list[int]:
+    return [d["id"] for d in parse_json(run_cli("datasets", "ls", "--json", token=token))]
+
+
+@pytest.mark.e2e
+def test_submit_refused_deletes_dataset_it_uploaded(stack: Stack, run_cli: RunCli,
+                                                    files: dict[str, Path]) -> None:
+    token = _new_user(stack)
+    proc = run_cli("submit", "--model", str(files["spec"]), "--dataset", str(files["data"]),
+                   "--set", "epochz=1", token=token)
+    assert proc.returncode == 1
+    assert "Error (422): body.config.epochz" in proc.stderr
+    assert "Deleted dataset" in proc.stderr and "was kept; pass --model" in proc.stderr
+    assert _dataset_ids(run_cli, token) == []
+
+
+@pytest.mark.e2e
+def test_submit_refused_deletes_builtin_it_created(stack: Stack, run_cli: RunCli,
+                                                   files: dict[str, Path]) -> None:
+    token = _new_user(stack)
+    proc = run_cli("submit", "--model", str(files["spec"]), "--dataset", "builtin:iris",
+                   "--set", "epochs=0", token=token)
+    assert proc.returncode == 1, proc.stderr
+    assert _dataset_ids(run_cli, token) == []
+
+
+@pytest.mark.e2e
+def test_submit_builtin_reuses_users_dataset(stack: Stack, run_cli: RunCli, files: dict[str, Path]) -> None:
+    token = _new_user(stack)
+    existing = parse_json(run_cli("datasets", "builtin", "wine", "--json", token=token))
+    model = parse_json(run_cli("models", "create", str(files["spec"]), "--json", token=token))
+    for _ in range(2):
+        proc = run_cli("submit", "--model", str(model["id"]), "--dataset", "builtin:wine",
+                       "--set", "epochz=1", token=token)
+        assert proc.returncode == 1
+        assert f"Dataset {existing['id']} 'wine' (builtin, already yours)" in proc.stderr
+        assert "Deleted dataset" not in proc.stderr and "was kept" not in proc.stderr
+    assert _dataset_ids(run_cli, token) == [existing["id"]]

@@ -1,7 +1,42 @@
-"""Errors carry the server's detail and read well."""
+"""Errors carry the server's detail and read well; a server that is not Torchyard is named as such."""
 
-from client import AuthError, Conflict, NotFound, ServerError, ValidationFailed
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from client import AuthError, Client, Conflict, NotFound, NotTorchyard, ServerError, ValidationFailed
 from client.errors import ApiError, error_for
+
+# path -> (status, HTML body) served by a plain web server that is not Torchyard
+PAGES = {"/api/v1/me": (200, b"<html><p>a blog</p></html>"),
+         "/api/v1/jobs/2": (502, b"<html><h1>502 Bad Gateway</h1>\n<hr>nginx</html>\n")}
+
+
+class _PlainSite(BaseHTTPRequestHandler):
+    def do_GET(self) -> None:  # the name http.server calls
+        status, body = PAGES.get(self.path, (404, b"<html>\n<h1>Not Found</h1>\n</html>"))
+        self.send_response(status)
+        self.send_header("Content-Type", "text/html")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass  # keep test output quiet
+
+
+@pytest.fixture
+def plain_site() -> Iterator[str]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _PlainSite)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 def test_error_for_maps_status_to_class() -> None:
@@ -20,3 +55,24 @@ def test_validation_detail_names_loc_down_to_layer() -> None:
     assert error.detail == detail
     assert error.message == "body.spec.layers.3.out_features: must be positive; second"
     assert str(error) == f"HTTP 422: {error.message}"
+
+
+def test_html_answer_raises_not_torchyard(plain_site: str) -> None:
+    with Client(plain_site, "t") as api, pytest.raises(NotTorchyard, match="200 without JSON"):
+        api.me()
+
+
+def test_health_of_web_page_raises_not_torchyard(plain_site: str) -> None:
+    with Client(plain_site) as api, pytest.raises(NotTorchyard, match="/health answered without JSON"):
+        api.health()
+
+
+def test_plain_404_raises_not_torchyard(plain_site: str) -> None:
+    with Client(plain_site, "t") as api, pytest.raises(NotTorchyard, match="answered 404"):
+        api.get_job(1)
+
+
+def test_proxy_error_page_keeps_first_line(plain_site: str) -> None:
+    with Client(plain_site, "t") as api, pytest.raises(ServerError) as caught:
+        api.get_job(2)
+    assert caught.value.message == "<html><h1>502 Bad Gateway</h1>"
