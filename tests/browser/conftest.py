@@ -147,3 +147,13 @@ def long_job(member: Member) -> Iterator[int]:
     job_id = member.submit({"epochs": 500, "batch_size": 8}, name="long-run")
     yield job_id
     member.http.post(f"/jobs/{job_id}/cancel")  # 409 when the test already ended it
+
+
+@pytest.fixture
+def busy_worker(member: Member) -> Iterator[int]:
+    """A long job holding the stack's only worker, so a job submitted meanwhile stays queued until this
+    one is cancelled (the test does that when it wants the next job to start)."""
+    job_id = member.submit({"epochs": 500, "batch_size": 8}, name="blocker")
+    member.wait_job(job_id, frozenset({"running"}), timeout_s=120)
+    yield job_id
+    member.http.post(f"/jobs/{job_id}/cancel")  # 409 when the test already ended it

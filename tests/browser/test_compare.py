@@ -34,3 +34,19 @@ def test_compare_two_finished_jobs_draws_both_series(signed_in: Tab, member: Mem
     tab.series("train_loss", second).wait_for()  # the remaining run is drawn again on its own
     tab.shot("compare-one")
     tab.assert_clean()
+
+
+def test_compare_status_badge_follows_live_status(signed_in: Tab, member: Member, long_job: int) -> None:
+    tab = signed_in
+    member.wait_job(long_job, frozenset({"running"}), timeout_s=120)
+    tab.open(f"/compare?jobs={long_job}")
+    label = f'#compare-picker label:has(input[value="{long_job}"])'
+    badge = tab.page.locator(f"{label} .status")
+    tab.series("train_loss", long_job).wait_for()
+    assert badge.get_attribute("data-status") == "running"
+
+    assert member.http.post(f"/jobs/{long_job}/cancel").status_code == 202
+    tab.page.wait_for_selector(f'{label} [data-status="cancelled"]', timeout=60_000)
+    assert member.get(f"/jobs/{long_job}")["status"] == "cancelled"
+    tab.shot("compare-status")
+    tab.assert_clean()

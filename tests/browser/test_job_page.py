@@ -1,4 +1,4 @@
-"""The live job page: cancel from the page; the panels of a finished job."""
+"""The live job page: cancel from the page; a job opened before it starts; the panels of a finished job."""
 
 import csv
 import re
@@ -11,6 +11,84 @@ from tests.browser.conftest import Member, Tab
 from tests.stack import wait_until
 
 pytestmark = [pytest.mark.browser, pytest.mark.e2e]
+
+# Each chart's legend swatch colour against the colour most of its canvas' coloured pixels have, as hues.
+# Canvas pixels keep the stroke's own colour (antialiasing only lowers alpha), so grey grid and text drop out.
+SWATCH_AND_LINE_HUES = """() => {
+  const hue = ([r, g, b]) => {
+    const mx = Math.max(r, g, b), c = mx - Math.min(r, g, b);
+    return 60 * (mx === r ? ((g - b) / c + 6) % 6 : mx === g ? (b - r) / c + 2 : (r - g) / c + 4);
+  };
+  return [...document.querySelectorAll('figure.chart')].map((fig) => {
+    const swatch = getComputedStyle(fig.querySelector('.swatch')).backgroundColor.match(/\\d+/g).map(Number);
+    const canvas = fig.querySelector('canvas');
+    const px = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height).data;
+    const bins = new Array(36).fill(0);
+    for (let i = 0; i < px.length; i += 4) {
+      const rgb = [px[i], px[i + 1], px[i + 2]];
+      const coloured = px[i + 3] > 40 && Math.max(...rgb) - Math.min(...rgb) > 40;
+      if (coloured) bins[Math.floor(hue(rgb) / 10) % 36] += 1;
+    }
+    const top = bins.indexOf(Math.max(...bins));
+    return {metric: fig.dataset.metric, points: Number(fig.querySelector('.series-tag').dataset.points),
+            swatch: hue(swatch), line: top * 10 + 5, pixels: bins[top]};
+  });
+}"""
+
+
+def _colour_mismatches(tab: Tab) -> list[dict[str, float]]:
+    """The drawn charts whose line hue is not their swatch's (within a 10-degree bin and some slack)."""
+    charts = [c for c in tab.page.evaluate(SWATCH_AND_LINE_HUES) if c["points"] >= 2]
+    off = [c for c in charts if c["pixels"] < 20 or min(abs(c["swatch"] - c["line"]),
+                                                         360 - abs(c["swatch"] - c["line"])) > 12]
+    return off if len(charts) >= 3 else [{"too few charts": len(charts)}]
+
+
+def test_job_opened_before_start_shows_total_and_legend_matches_lines(signed_in: Tab, member: Member,
+                                                                      busy_worker: int) -> None:
+    tab = signed_in
+    job_id = member.submit({"epochs": 500, "batch_size": 8, "val_fraction": 0.2}, name="starts-later")
+    try:
+        assert member.get(f"/jobs/{job_id}")["status"] == "queued"
+        tab.open(f"/jobs/{job_id}")
+        tab.page.wait_for_selector('.job-header [data-status="queued"]')
+        tab.page.wait_for_selector("#no-metrics:has-text('No metrics yet')")
+        assert tab.page.is_disabled("#download-csv")
+
+        assert member.http.post(f"/jobs/{busy_worker}/cancel").status_code == 202
+        cell = tab.page.locator(".job-header .progress-cell")
+        shown = wait_until(lambda: re.fullmatch(r"(\d+)/(\d+)", (cell.text_content() or "").strip()), 120,
+                           f"the header to show the total steps of job {job_id}", every_s=0.3)
+        job = member.get(f"/jobs/{job_id}")
+        assert job["status"] == "running"
+        assert int(shown[2]) == job["progress"]["total_steps"]
+        assert not tab.page.is_visible("#no-metrics") and not tab.page.is_disabled("#download-csv")
+
+        # The per-epoch series arrive live one after another; each keeps one colour in legend and line.
+        wait_until(lambda: int(tab.attr("val_loss", job_id, "points") or 0) >= 2, 180,
+                   "two epochs of val_loss")
+        try:
+            wait_until(lambda: not _colour_mismatches(tab), 10, "every legend swatch to match its line")
+        except TimeoutError as err:
+            raise AssertionError(f"swatch and line colours differ: {_colour_mismatches(tab)}") from err
+        tab.shot("job-started-after-opening")
+        tab.assert_clean()
+    finally:
+        member.http.post(f"/jobs/{job_id}/cancel")
+
+
+def test_job_cancelled_while_queued_says_it_has_no_metrics(signed_in: Tab, member: Member,
+                                                           busy_worker: int) -> None:
+    tab = signed_in
+    job_id = member.submit({"epochs": 1}, name="never-ran")
+    assert member.http.post(f"/jobs/{job_id}/cancel").status_code == 202
+    assert member.get(f"/jobs/{job_id}")["status"] == "cancelled"
+    tab.open(f"/jobs/{job_id}")
+    tab.page.wait_for_selector('.job-header [data-status="cancelled"]')
+    tab.page.wait_for_selector("#no-metrics:has-text('recorded no metrics')")
+    assert tab.page.is_disabled("#download-csv") and tab.page.is_disabled("#download-json")
+    tab.shot("job-no-metrics")
+    tab.assert_clean()
 
 
 def test_cancel_from_page_ends_job_cancelled(signed_in: Tab, member: Member, long_job: int) -> None:
@@ -26,6 +104,7 @@ def test_cancel_from_page_ends_job_cancelled(signed_in: Tab, member: Member, lon
     job = member.get(f"/jobs/{job_id}")
     assert job["status"] == "cancelled"
     assert tab.page.is_disabled("#cancel-job")
+    assert tab.page.text_content("#cancel-status") == "", "the 'cancel requested' notice is stale now"
     # A cancelled job keeps a checkpoint at its last step, and the page lists it.
     last = member.get(f"/jobs/{job_id}/checkpoints")["data"]
     assert last, "a cancelled job keeps its checkpoints"

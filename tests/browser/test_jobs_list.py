@@ -1,5 +1,8 @@
 """The jobs list: live status and progress, filters by status and text."""
 
+import re
+import time
+
 import pytest
 
 from tests.browser.conftest import Member, Tab
@@ -52,5 +55,36 @@ def test_jobs_list_filters_by_status_and_text(signed_in: Tab, finished_job: int)
     assert tab.page.locator(f'#jobs-table tr[data-job-id="{done}"]').count() == 0
     tab.page.select_option("#status-filter", "succeeded")
     assert tab.page.locator(f'#jobs-table tr[data-job-id="{done}"]').count() == 1
+
+    tab.page.click("#compare-selected")  # nothing ticked: say what to do instead of doing nothing
+    tab.page.wait_for_selector("text=Tick one or more jobs to compare")
+    assert tab.page.url == f"{tab.base_url}/"
     tab.shot("jobs-list")
     tab.assert_clean()
+
+
+def test_jobs_list_shows_total_of_job_that_starts_after_opening(signed_in: Tab, member: Member,
+                                                                busy_worker: int) -> None:
+    tab = signed_in
+    job_id = member.submit({"epochs": 500, "batch_size": 8}, name="starts-later")
+    try:
+        assert member.get(f"/jobs/{job_id}")["status"] == "queued"
+        # The list's own periodic refresh would also bring the total; stop the page's timers so only
+        # the live events can.
+        tab.page.clock.install()
+        tab.open("/")
+        cell = tab.page.locator(f'#jobs-table tr[data-job-id="{job_id}"] .progress-cell')
+        cell.wait_for()
+        tab.page.clock.pause_at(time.time() + 1)
+        assert (cell.text_content() or "").strip() == ""
+
+        assert member.http.post(f"/jobs/{busy_worker}/cancel").status_code == 202
+        shown = wait_until(lambda: re.fullmatch(r"(\d+)/(\d+)", (cell.text_content() or "").strip()), 120,
+                           f"the list to show the total steps of job {job_id}", every_s=0.3)
+        job = member.get(f"/jobs/{job_id}")
+        assert job["status"] == "running"
+        assert int(shown[2]) == job["progress"]["total_steps"]
+        tab.shot("jobs-total")
+        tab.assert_clean()
+    finally:
+        member.http.post(f"/jobs/{job_id}/cancel")

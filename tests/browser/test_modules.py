@@ -110,3 +110,34 @@ def test_index_preloads_every_module() -> None:
     modules = {f"/{p.relative_to(WEB).as_posix()}" for p in (WEB / "js").rglob("*.js")}
     preloaded = set(re.findall(r'<link rel="modulepreload" href="([^"]+)">', index))
     assert preloaded == modules - {"/js/main.js"}
+
+
+def test_merge_job_keeps_known_total_and_step(page: Page) -> None:
+    out = run(page, "format.js", """
+      const job = (attempts, step, total) => ({id: 1, status: 'running', attempts,
+                                              progress: {epoch: 0, step, total_steps: total}});
+      const known = job(1, 40, 900), event = job(1, 0, null), retried = job(2, 5, null);
+      return [m.mergeJob(known, event).progress, m.mergeJob(known, retried).progress,
+              m.needsTotal(event), m.needsTotal(known), m.needsTotal({...event, status: 'queued'})];""")
+    assert out == [{"epoch": 0, "step": 40, "total_steps": 900}, {"epoch": 0, "step": 5, "total_steps": 900},
+                   True, False, False]
+
+
+def test_tick_labels_keep_the_step_digits(page: Page) -> None:
+    out = run(page, "charts.js", """
+      const ticks = (lo, incr, n) => Array.from({length: n}, (_, i) => m.tick(lo + i * incr, incr));
+      return [ticks(0, 2.5, 6), ticks(0.0015, 0.0015, 3), ticks(0.1, 0.1, 3), ticks(0, 20, 3),
+              m.tick(1.25e-5, 2.5e-6), m.tick(12500000, 2500000)];""")
+    assert out[0] == ["0", "2.5", "5.0", "7.5", "10.0", "12.5"]
+    assert out[1] == ["0.0015", "0.0030", "0.0045"]
+    assert out[2] == ["0.1", "0.2", "0.3"]  # 0.1 + 0.2 is 0.30000000000000004 in floats
+    assert out[3] == ["0", "20", "40"]
+    assert out[4:] == ["1.25e-5", "1.25e7"]
+
+
+def test_log_tick_uses_exponent_for_small_values_and_axis_fits_it(page: Page) -> None:
+    out = run(page, "charts.js", """
+      const labels = [1e-6, 0.001, 0.5, 3, 2e7].map(m.logTick);
+      return [labels, m.axisSize(null, ['1e-6']), m.axisSize(null, ['0.000001', '1e-6'])];""")
+    assert out[0] == ["1e-6", "0.001", "0.5", "3", "2e7"]
+    assert 30 <= out[1] < out[2], "the axis widens with its widest label"

@@ -2,15 +2,34 @@
 import { api, ApiError, getToken, setToken } from "./api.js";
 import { h, mount, notice } from "./dom.js";
 
-/** Move ?token=T from the address bar into storage, keeping the other query parameters. */
+/** Take ?token=T out of the address bar, keeping the other query parameters; returns T (or null). */
 export function takeTokenFromUrl() {
   const params = new URLSearchParams(location.search);
   const token = params.get("token");
-  if (token === null) return;
+  if (token === null) return null;
   params.delete("token");
   const q = params.toString();
   history.replaceState(null, "", location.pathname + (q ? `?${q}` : "") + location.hash);
-  if (token) setToken(token);
+  return token || null;
+}
+
+/**
+ * Keep a link's token at once (the next page opened is signed in), then check it: a refused one
+ * gives the stored token back, so a wrong link never signs out a good session.
+ * Returns {user} when accepted, else {message} saying why it was not.
+ */
+export async function acceptLinkToken(token) {
+  const previous = getToken();
+  setToken(token);
+  try {
+    return { user: await api("/me", { token }) };
+  } catch (err) {
+    if (!(err instanceof ApiError && err.status === 401)) {
+      return { message: `Could not check the token in the link: ${err.message}` };
+    }
+    setToken(previous);
+    return { message: "The token in the link was not accepted." };
+  }
 }
 
 /** The signed-in user ({id, name, admin}), or null when there is no valid token. */
@@ -34,7 +53,8 @@ export function showSignIn(root, onSignedIn, message) {
   const error = h("div", { id: "signin-error" }, message ? notice(message) : null);
   const form = h("form", { class: "card signin", id: "signin-form" },
     h("h1", {}, "Sign in"),
-    h("p", { class: "muted" }, "Paste the API token you got from `torchyard user create` (or the admin token)."),
+    h("p", { class: "muted" }, "Paste the API token you got from ", h("code", { class: "code" }, "torchyard user create"),
+      " (or the admin token)."),
     h("label", { for: "token" }, "Token"), input,
     h("button", { type: "submit" }, "Sign in"), error);
   form.addEventListener("submit", async (ev) => {

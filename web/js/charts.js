@@ -53,6 +53,7 @@ export class ChartPanel {
     this.style = style;
     this.series = [];
     this.tags = new Map();
+    this.colours = new Map(); // fixed when a series is added: its swatch and its line always agree
     this.plot = null;
     this.zoomed = false;
     this.shape = "";
@@ -69,6 +70,7 @@ export class ChartPanel {
   add(series) {
     this.series.push(series);
     const color = this.style.colorOf(series);
+    this.colours.set(series, color);
     const tag = h("li", { class: "series-tag", dataset: { series: series.name, job: series.job, points: 0 } },
       h("span", { class: "swatch", style: { background: color } }),
       h("span", { class: "label" }, this.style.labelOf(series)),
@@ -124,9 +126,9 @@ export class ChartPanel {
     const opts = {
       width: this.width(), height: 240,
       scales: { x: { time: false }, y: { distr: this.view.logY ? 3 : 1 } },
-      axes: [xAxis, { ...axis, size: 64, values: (_u, ticks, _i, _space, incr) => ticks.map((v) => {
+      axes: [xAxis, { ...axis, size: axisSize, values: (_u, ticks, _i, _space, incr) => ticks.map((v) => {
         if (v === null || v === undefined) return ""; // log axes leave some ticks unlabelled
-        return this.view.logY ? String(+v.toPrecision(3)) : tick(v, incr);
+        return this.view.logY ? logTick(v) : tick(v, incr);
       }) }],
       series: [{}, ...this.series.flatMap((s) => this.seriesOpts(s))],
       cursor: { drag: { x: true, y: false } },
@@ -155,7 +157,7 @@ export class ChartPanel {
   }
 
   seriesOpts(s) {
-    const color = this.style.colorOf(s);
+    const color = this.colours.get(s);
     const line = { label: this.style.labelOf(s), stroke: color, width: 1.5, spanGaps: true };
     if (!(this.view.smoothing > 0)) return [line];
     // The raw curve stays faintly visible under the smoothed one, as in TensorBoard.
@@ -192,7 +194,7 @@ export class ChartPanel {
   }
 
   width() {
-    return Math.max(300, Math.floor(this.canvasBox.clientWidth || 600));
+    return Math.max(160, Math.floor(this.canvasBox.clientWidth || 600));
   }
 
   resize() {
@@ -208,13 +210,39 @@ export class ChartPanel {
   }
 }
 
-/** A y tick with as many decimals as the tick spacing needs (uPlot's default rounds 0.0015 to 0.002). */
-function tick(v, incr) {
+/** The power of ten of x's last significant digit: 2.5 -> -1, 0.0015 -> -4, 2500 -> 2 (float noise aside). */
+function lastDigit(x) {
+  const [mantissa, exp] = Math.abs(+x.toPrecision(6)).toExponential().split("e");
+  return Number(exp) - (mantissa.split(".")[1] || "").length;
+}
+
+/** A y tick with every digit the tick spacing has, so ticks 12.5 and 10 read "12.5" and "10.0". */
+export function tick(v, incr) {
   if (v === 0) return "0";
+  const last = lastDigit(incr);
   if (Math.abs(v) >= 1e6 || incr < 1e-4) {
-    return v.toExponential(Math.max(0, Math.ceil(-Math.log10(incr / Math.abs(v)))));
+    const exp = Number(v.toExponential().split("e")[1]);
+    return v.toExponential(Math.max(0, exp - last)).replace("e+", "e");
   }
-  return v.toFixed(Math.max(0, Math.ceil(-Math.log10(incr) - 1e-9)));
+  return v.toFixed(Math.max(0, -last));
+}
+
+/** A log-axis tick: 3 significant digits, in exponent notation when small or large (1e-6, not .000001). */
+export function logTick(v) {
+  const p = +v.toPrecision(3);
+  const a = Math.abs(p);
+  return a !== 0 && (a < 1e-3 || a >= 1e6) ? p.toExponential().replace("e+", "e") : String(p);
+}
+
+const measure = document.createElement("canvas").getContext("2d");
+// uPlot's default axis font, which the labels are drawn in.
+const AXIS_FONT = '12px system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, "Noto Sans", sans-serif';
+
+/** The y axis' width: its widest label plus uPlot's tick (10 px) and gap (5 px), so no label is clipped. */
+export function axisSize(u, values) {
+  measure.font = AXIS_FONT;
+  const widest = Math.max(0, ...(values || []).map((text) => measure.measureText(text).width));
+  return Math.max(40, Math.ceil(widest) + 20);
 }
 
 function positive(v) {

@@ -37,6 +37,24 @@ export function progressFraction(job) {
   return Math.min(1, (p.step || 0) / p.total_steps);
 }
 
+/**
+ * A job after an update (a status event, a re-fetch): a null total_steps never erases a known one, and
+ * within one attempt the step only moves forward (metrics may already be ahead of the event).
+ */
+export function mergeJob(old, fresh) {
+  if (!old) return fresh;
+  const a = old.progress || {};
+  const b = fresh.progress || {};
+  const sameAttempt = (old.attempts ?? 0) === (fresh.attempts ?? 0);
+  const step = sameAttempt ? Math.max(a.step || 0, b.step || 0) : (b.step ?? 0);
+  return { ...old, ...fresh, progress: { ...a, ...b, step, total_steps: b.total_steps ?? a.total_steps ?? null } };
+}
+
+/** Whether a job's total step count is still to be learned (the worker sets it as training starts). */
+export function needsTotal(job) {
+  return job.status === "running" && !job.progress?.total_steps;
+}
+
 // The metric a list row shows: accuracy when there is one, else the losses.
 const KEY_METRICS = ["val_accuracy", "val_mae", "val_loss", "train_loss", "g_loss"];
 

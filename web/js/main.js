@@ -1,6 +1,6 @@
 // Entry point: sign-in, theme, and which page a path shows.
 import { setToken, setUnauthorizedHandler } from "./api.js";
-import { currentUser, showSignIn, takeTokenFromUrl } from "./auth.js";
+import { acceptLinkToken, currentUser, showSignIn, takeTokenFromUrl } from "./auth.js";
 import { redrawAll } from "./charts.js";
 import { h, mount, notice } from "./dom.js";
 import { setRenderer } from "./router.js";
@@ -20,6 +20,7 @@ const app = document.getElementById("app");
 let cleanup = null;
 let user = null;
 let generation = 0;
+let flash = null; // a message for the next render only (a refused link token)
 
 async function render() {
   cleanup?.();
@@ -27,8 +28,12 @@ async function render() {
   const gen = ++generation;
   if (!user) user = await currentUser();
   showUser();
+  const message = flash;
+  flash = null;
+  mount(document.getElementById("banner"),
+    user && message ? notice(`${message} You are still signed in as ${user.name}.`) : null);
   if (!user) {
-    showSignIn(app, (u) => { user = u; render(); });
+    showSignIn(app, (u) => { user = u; render(); }, message);
     return;
   }
   const match = ROUTES.map(([re, page]) => [re.exec(location.pathname), page]).find(([m]) => m);
@@ -85,7 +90,12 @@ function initTheme() {
   });
 }
 
-takeTokenFromUrl();
+async function start() {
+  const linkToken = takeTokenFromUrl();
+  if (linkToken) ({ user = null, message: flash = null } = await acceptLinkToken(linkToken));
+  render();
+}
+
 initTheme();
 document.getElementById("sign-out").addEventListener("click", signOut);
 setUnauthorizedHandler(() => {
@@ -95,4 +105,4 @@ setUnauthorizedHandler(() => {
   render();
 });
 setRenderer(render);
-render();
+start();

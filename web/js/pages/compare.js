@@ -3,6 +3,7 @@ import { api, ApiError, query } from "../api.js";
 import { colorAt } from "../charts.js";
 import { chartControls } from "../controls.js";
 import { h, mount, notice, section } from "../dom.js";
+import { mergeJob } from "../format.js";
 import { MetricsView } from "../metrics.js";
 import { setQuery } from "../router.js";
 import { FINISHED, streamJobs } from "../sse.js";
@@ -65,7 +66,10 @@ export async function comparePage(root) {
     const current = new MetricsView(charts, found, controls.view, {
       colorOf: (s) => colorAt(order.get(s.job)),
       labelOf: (s) => `${byId.get(s.job).name || "job"} #${s.job}`,
-      t0Of: (s) => (byId.get(s.job).started_at ? Date.parse(byId.get(s.job).started_at) / 1000 : s.times[0] ?? 0),
+      t0Of: (s) => {
+        const started = (known.get(s.job) || byId.get(s.job)).started_at; // a status event may have set it
+        return started ? Date.parse(started) / 1000 : s.times[0] ?? 0;
+      },
     });
     view = current;
     const after = await current.load();
@@ -76,7 +80,15 @@ export async function comparePage(root) {
     const active = found.filter((j) => !FINISHED.has(j.status)).map((j) => j.id);
     const from = active.map((id) => after.get(id));
     const start = from.includes(null) ? 0 : from.reduce((a, b) => (Number(b) < Number(a) ? b : a), from[0]);
-    stream = streamJobs(active, start, { metric: (points) => current.onMetric(points) });
+    stream = streamJobs(active, start, { metric: (points) => current.onMetric(points), status: onStatus });
+  }
+
+  // A run's badge in the picker (and the cached job, which later selections reuse) follows its status.
+  function onStatus(job) {
+    const merged = mergeJob(known.get(job.id), job);
+    known.set(job.id, merged);
+    const box = runs.querySelector(`input[value="${job.id}"]`);
+    box?.closest("label")?.querySelector(".status")?.replaceWith(statusBadge(merged.status));
   }
 
   function onPick(id, on) {
@@ -84,7 +96,8 @@ export async function comparePage(root) {
     show().catch((err) => mount(message, notice(`Could not load runs: ${err.message}`)));
   }
 
-  mount(root, h("h1", {}, "Compare runs"), picker(list, ids, onPick), message,
+  const runs = picker(list, ids, onPick);
+  mount(root, h("h1", {}, "Compare runs"), runs, message,
     section("Metrics", "compare-metrics", controls.el, charts));
   await show();
   return stop;

@@ -2,7 +2,7 @@
 // of the list itself so new jobs appear.
 import { api, query } from "../api.js";
 import { h, mount, notice, thead } from "../dom.js";
-import { age, keyMetric, num, progressFraction } from "../format.js";
+import { age, keyMetric, mergeJob, needsTotal, num, progressFraction } from "../format.js";
 import { navigate } from "../router.js";
 import { FINISHED, streamJobs } from "../sse.js";
 
@@ -47,14 +47,15 @@ export async function jobsPage(root) {
   const message = h("div", {});
   const compare = h("button", { type: "button", id: "compare-selected", onclick: () => {
     if (selected.size) navigate(`/compare?jobs=${[...selected].join(",")}`);
+    else mount(message, notice("Tick one or more jobs to compare first.", "info"));
   } }, "Compare selected");
   mount(root, h("h1", {}, "Jobs"),
     h("div", { class: "toolbar" }, status, text, compare,
       h("a", { href: "/new", "data-nav": true, class: "button" }, "New job")),
     message,
-    h("table", { class: "jobs", id: "jobs-table" },
+    h("div", { class: "table-scroll" }, h("table", { class: "jobs", id: "jobs-table" },
       thead(["", "name", "status", "progress", "key metric", "age"]),
-      tbody));
+      tbody)));
 
   function draw() {
     const want = status.value;
@@ -77,8 +78,28 @@ export async function jobsPage(root) {
     stream = streamJobs(active, null, { status: onStatus, metric: onMetric });
   }
   function onStatus(job) {
-    jobs.set(job.id, { ...jobs.get(job.id), ...job });
+    jobs.set(job.id, mergeJob(jobs.get(job.id), job));
     draw();
+    learnTotal(job.id);
+  }
+  // A status event carries total_steps null until training starts; then the API has it.
+  const asking = new Set();
+  async function learnTotal(id) {
+    const job = jobs.get(id);
+    if (!job || !needsTotal(job) || asking.has(id)) return;
+    asking.add(id);
+    try {
+      const fresh = await api(`/jobs/${id}`);
+      const now = jobs.get(id);
+      if (!now) return;
+      // Only its progress is taken: a status event that arrived meanwhile is newer than this answer.
+      now.progress = mergeJob(now, { ...now, progress: fresh.progress }).progress;
+      tbody.querySelector(`tr[data-job-id="${id}"]`)?.replaceWith(row(now, selected));
+    } catch {
+      // The next metric or status event asks again.
+    } finally {
+      asking.delete(id);
+    }
   }
   // Progress follows the training steps; only the touched rows are replaced, so focus stays put.
   function onMetric(points) {
@@ -94,13 +115,15 @@ export async function jobsPage(root) {
     }
     for (const job of touched) {
       tbody.querySelector(`tr[data-job-id="${job.id}"]`)?.replaceWith(row(job, selected));
+      learnTotal(job.id);
     }
   }
   async function refresh() {
     try {
       const body = await api(`/jobs${query({ limit: LIMIT })}`);
+      const before = new Map(jobs);
       jobs.clear();
-      for (const j of body.data) jobs.set(j.id, j);
+      for (const j of body.data) jobs.set(j.id, mergeJob(before.get(j.id), j));
       mount(message, body.count > body.data.length
         ? h("p", { class: "muted" }, `Showing the newest ${body.data.length} of ${body.count} jobs.`) : null);
       draw();
