@@ -17,6 +17,7 @@ EARLY_STOPPING_METRICS = ("val_loss", "val_accuracy", "val_mae", "train_loss")
 MAX_SEED = 2**63 - 1
 MAX_INT = 2**31 - 1  # counts are stored in 32-bit integer columns
 MAX_GPUS = 64  # more than any one host has: DDP runs inside one host
+MAX_LOADER_WORKERS = 64  # DataLoader worker processes on one host
 _DEVICE_RE = re.compile(r"^(auto|cpu|cuda(:\d+)?|mps)$")
 
 
@@ -194,7 +195,7 @@ _PARSERS: dict[str, Callable[[Any], Any]] = {
     "shuffle": lambda v: _bool(("shuffle",), v),
     "drop_last": lambda v: _bool(("drop_last",), v),
     "normalize": lambda v: _bool(("normalize",), v),
-    "num_workers": lambda v: _int(("num_workers",), v, low=0),
+    "num_workers": lambda v: _int(("num_workers",), v, low=0, high=MAX_LOADER_WORKERS),
     "pin_memory": lambda v: _bool(("pin_memory",), v, optional=True),
     "device": _device,
     "precision": _precision,

@@ -67,6 +67,7 @@ def test_plan_loss_weight_of_the_wrong_length_names_the_loss() -> None:
 @pytest.mark.parametrize(("config", "loc"), [
     ({"gpus": 10**20}, ("gpus",)), ({"gpus": 65}, ("gpus",)),
     ({"keep_checkpoints": 10**20}, ("keep_checkpoints",)), ({"epochs": 2**31}, ("epochs",)),
+    ({"num_workers": 65}, ("num_workers",)),
 ])
 def test_parse_config_counts_above_their_limit_are_refused(config: dict[str, Any], loc: tuple[str]) -> None:
     with pytest.raises(ConfigError, match="must be at most") as err:
