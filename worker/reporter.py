@@ -5,7 +5,6 @@ one INSERT per point). A background thread in the job process renews the lease, 
 step left buffered, and polls cancel_requested so should_stop() answers within about a second.
 """
 
-import functools
 import logging
 import threading
 import time
@@ -62,7 +61,6 @@ class DBReporter(Callback):
         self._progress: dict[str, Any] | None = None
         self._last_flush = 0.0
         self._points_sent = False
-        self._announce = False
         self._stop = threading.Event()
         self._closed = threading.Event()
         self._thread = threading.Thread(target=self._beat, name=f"heartbeat-{job_id}", daemon=True)
@@ -104,7 +102,6 @@ class DBReporter(Callback):
         with self._lock:
             self.started = True
             self._progress = {"epoch": 0, "step": self.step, "total_steps": info.get("total_steps")}
-            self._announce = True  # viewers learn total_steps from a status event, not the next poll
         self.flush()
 
     def on_metrics(self, points: list[Any]) -> None:
@@ -151,23 +148,22 @@ class DBReporter(Callback):
 
     def flush(self) -> None:
         with self._lock:
-            points, lines, progress, announce = self._points, self._logs, self._progress, self._announce
-            self._points, self._logs, self._announce = [], [], False
+            points, lines, progress = self._points, self._logs, self._progress
+            self._points, self._logs = [], []
             self._last_flush = time.monotonic()
             if not (points or lines or progress):
                 return
-            write = functools.partial(self._write, points, lines, progress, announce)
-            if not retry_while_unreachable(write, self.job_id):
+            if not retry_while_unreachable(lambda: self._write(points, lines, progress), self.job_id):
                 self._lose_lease()
                 return
             self._points_sent = self._points_sent or bool(points)
             events.publish(self.job_id)
 
     def _write(self, points: list[tuple[str, int, float, float]], lines: list[str],
-               progress: dict[str, Any] | None, announce: bool = False) -> bool:
+               progress: dict[str, Any] | None) -> bool:
         """One transaction of buffered points, log lines and progress; False when the lease is lost."""
         with session_scope() as session:
-            owned = (jobs.set_progress(session, self.job_id, self.attempt, progress, announce) if progress
+            owned = (jobs.set_progress(session, self.job_id, self.attempt, progress) if progress
                      else jobs.owns(session, self.job_id, self.attempt))
             if not owned:
                 return False

@@ -96,14 +96,9 @@ def owns(session: Session, job_id: int, attempt: int) -> bool:
     return session.execute(select(Job.id).where(_fenced(job_id, attempt))).first() is not None
 
 
-def set_progress(session: Session, job_id: int, attempt: int, progress: dict[str, Any],
-                 announce: bool = False) -> bool:
-    """Fenced progress update; `announce` also sends a status event (e.g. once total_steps is known)."""
+def set_progress(session: Session, job_id: int, attempt: int, progress: dict[str, Any]) -> bool:
     stmt = update(Job).where(_fenced(job_id, attempt)).values(progress=progress)
-    owned = session.execute(stmt.execution_options(synchronize_session=False)).rowcount == 1  # type: ignore[attr-defined]
-    if owned and announce:
-        _status_event(session, job_id)
-    return bool(owned)
+    return session.execute(stmt.execution_options(synchronize_session=False)).rowcount == 1  # type: ignore[attr-defined]
 
 
 def set_fields(session: Session, job_id: int, attempt: int, **values: Any) -> bool:

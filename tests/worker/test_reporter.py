@@ -56,19 +56,6 @@ def test_on_metrics_writes_points_in_batches(claimed: tuple[int, DBReporter]) ->
     assert 2 <= count(job_id, "metric") <= 20
 
 
-def test_on_train_start_announces_total_steps_in_one_status_event(claimed: tuple[int, DBReporter]) -> None:
-    job_id, reporter = claimed
-    before = count(job_id, "status")
-    reporter.on_train_start({"total_steps": 40})
-    reporter.on_progress(1, 5, 40)
-    reporter.flush()
-    with session_scope() as session:
-        newest = session.scalars(select(Event.data).where(Event.job_id == job_id, Event.kind == "status")
-                                 .order_by(Event.id.desc()).limit(1)).one()
-    assert count(job_id, "status") == before + 1  # once, not per progress write
-    assert newest["status"] == "running" and newest["progress"]["total_steps"] == 40
-
-
 def test_on_log_lines_become_log_events(claimed: tuple[int, DBReporter]) -> None:
     job_id, reporter = claimed
     reporter.on_log("epoch 1 done")
