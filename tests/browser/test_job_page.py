@@ -62,7 +62,10 @@ def test_job_opened_before_start_shows_total_and_legend_matches_lines(signed_in:
         job = member.get(f"/jobs/{job_id}")
         assert job["status"] == "running"
         assert int(shown[2]) == job["progress"]["total_steps"]
-        assert not tab.page.is_visible("#no-metrics") and not tab.page.is_disabled("#download-csv")
+        # the total can show before the first metric is drawn: both come from the same first events
+        page = tab.page
+        wait_until(lambda: not page.is_visible("#no-metrics") and not page.is_disabled("#download-csv"),
+                   60, "the first metric to replace the no-metrics note", every_s=0.3)
 
         # The per-epoch series arrive live one after another; each keeps one colour in legend and line.
         wait_until(lambda: int(tab.attr("val_loss", job_id, "points") or 0) >= 2, 180,
