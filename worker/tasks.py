@@ -1,6 +1,7 @@
 """The Celery task. It carries only the job id and re-fetches everything from the database."""
 
 import logging
+import multiprocessing
 import os
 import socket
 from typing import Any
@@ -20,6 +21,14 @@ def _fresh_connections(**_: Any) -> None:
     # A forked child must not share the parent's pooled database connections.
     get_engine().dispose(close=False)
     _share_cores(int(os.environ.get("TORCHYARD_WORKER_CONCURRENCY", "1")))
+    _allow_loader_workers()
+
+
+def _allow_loader_workers() -> None:
+    """Prefork children are daemonic, and multiprocessing refuses children to a daemonic process, so a
+    job with num_workers > 0 would fail at its first batch. DataLoader workers are daemonic themselves
+    and exit with their parent (torch's watchdog), so lifting the flag here orphans nothing."""
+    multiprocessing.current_process()._config["daemon"] = False  # type: ignore[attr-defined]
 
 
 def _share_cores(concurrency: int) -> None:

@@ -81,6 +81,14 @@ def test_train_digits_cnn_succeeds(stack: Stack) -> None:
     assert types.index("Reshape") < types.index("Conv2d") < types.index("BatchNorm2d")
 
 
+def test_train_with_dataloader_worker_processes_in_a_celery_worker(stack: Stack) -> None:
+    config = {**FAST, "epochs": 2, "num_workers": 2, "pin_memory": False}
+    job_id = stack.submit(model(stack, MLP), builtin(stack, "digits"), config)
+    job = stack.wait_job(job_id, {"succeeded", "failed"})
+    assert job["status"] == "succeeded", job["error"]
+    assert job["summary"]["val_accuracy"] >= 0.8
+
+
 def test_train_wine_csv_with_string_classes(stack: Stack) -> None:
     wine = load_wine()
     names = np.array(["barolo", "grignolino", "barbera"])[wine.target]
