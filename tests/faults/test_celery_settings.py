@@ -52,11 +52,11 @@ def test_job_longer_than_visibility_window_runs_once(redis_url: str, tmp_path: P
                                                      artifacts_dir: Path) -> None:
     with private_stack(tmp_path, artifacts_dir, broker_url=redis_url, workers=2,
                        stack_class=ShortWindowStack) as stack:
-        epochs = 6
+        epochs = 40  # well past the 2 s window even on a fast idle machine (6 epochs once took 2.5 s)
         job_id = stack.submit(spec_model(stack, MLP), builtin(stack, "digits"), {"epochs": epochs,
                                                                                  "batch_size": 16})
         # The idle second worker receives the message again while the first still trains.
         wait_until(lambda: _redelivered(stack, job_id), 120, "the broker to redeliver the running job")
-        job = stack.wait_job(job_id, {"succeeded"}, timeout_s=180)
+        job = stack.wait_job(job_id, {"succeeded"}, timeout_s=300)
         assert job["attempts"] == 1 and job["progress"]["step"] == epochs * -(-1438 // 16)
         assert series_steps(stack, job_id, "train_loss") == list(range(1, job["progress"]["step"] + 1))
