@@ -1,13 +1,14 @@
 """Argument values for torch optimizers/losses/schedulers are checked at parse time: by type against
 torch's own signatures, and by taking a few steps, so nothing fails (or misbehaves) later on a worker."""
 
+import contextlib
 from typing import Any
 
 import pytest
 
 from dl.config import parse_config
 from dl.data import DatasetInfo
-from dl.errors import ConfigError
+from dl.errors import ConfigError, ShapeError
 from dl.plan import plan_job
 
 CLASSES = DatasetInfo(100, [4], {"kind": "classes", "num_classes": 3})
@@ -81,3 +82,31 @@ def test_plan_epochs_whose_steps_overflow_are_refused_unless_max_steps() -> None
         plan_job(SPEC, CLASSES, parse_config(config))
     assert err.value.loc == ("epochs",)
     plan_job(SPEC, CLASSES, parse_config({**config, "max_steps": 10}))
+
+
+ODD_VALUES: list[Any] = ["x", [], {}, [0.5], -1, 0, 1e308, True, None, [[1]]]
+
+
+def _every_argument() -> list[tuple[str, str, str]]:
+    import inspect
+
+    from dl.optim import _KINDS, _RESERVED
+
+    return [(section, name, key) for section, table in _KINDS.items() for name, cls in sorted(table.items())
+            for key in inspect.signature(cls).parameters if key not in _RESERVED[section]]
+
+
+def test_parse_config_odd_argument_values_are_accepted_or_config_errors() -> None:
+    """What the server turns into a 422; anything else raised here would be a 500."""
+    required = {"StepLR": {"step_size": 2}, "MultiStepLR": {"milestones": [1]},
+                "ExponentialLR": {"gamma": 0.9}, "CosineAnnealingLR": {"T_max": 5},
+                "CosineAnnealingWarmRestarts": {"T_0": 2},
+                "CyclicLR": {"base_lr": 0.01, "max_lr": 0.1}, "OneCycleLR": {"max_lr": 0.1}}
+    checked = 0
+    for section, name, key in _every_argument():
+        for value in ODD_VALUES:
+            raw = {"type": name, **required.get(name, {}), key: value}
+            with contextlib.suppress(ConfigError, ShapeError):
+                plan_job(SPEC, CLASSES, parse_config({section: raw}))
+            checked += 1
+    assert checked > 500
