@@ -113,3 +113,11 @@ def show_cmd(model_id: Annotated[int, typer.Argument(help="Model id")], as_json:
         out.print(table("Layers", ["path", "type", "arguments"], spec_rows(model.get("spec") or {})))
     else:
         out.print("Python model: layers are known once a job builds it (`torchyard jobs show JOB`).")
+
+
+@app.command("rm")
+@handles_errors
+def rm_cmd(model_id: Annotated[int, typer.Argument(help="Model id")]) -> None:
+    """Delete a model (refused while a queued or running job uses it; finished jobs keep working)."""
+    client().delete_model(model_id)
+    err.print(f"Deleted model {model_id}.")

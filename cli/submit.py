@@ -111,15 +111,17 @@ def find_builtin(api: Client, name: str) -> Dataset | None:
 
 
 def take_back(api: Client, created: Created) -> None:
-    """After a refused submit: delete the dataset this command made; say what could not be undone."""
-    if created.dataset_id is not None:
+    """After a refused submit: delete what this command made on the way (never what was passed by id)."""
+    made = [("dataset", created.dataset_id, api.delete_dataset),
+            ("model", created.model_id, api.delete_model)]
+    for kind, object_id, delete in made:
+        if object_id is None:
+            continue
         try:
-            api.delete_dataset(created.dataset_id)
-            err.print(f"Deleted dataset {created.dataset_id}, which this submit had created.")
+            delete(object_id)
+            err.print(f"Deleted {kind} {object_id}, which this submit had created.")
         except TorchyardError as exc:
-            err.print(f"Could not delete dataset {created.dataset_id}: {exc}")
-    if created.model_id is not None:  # the API has no route to delete a model
-        err.print(f"Model {created.model_id} was kept; pass --model {created.model_id} to reuse it.")
+            err.print(f"Could not delete {kind} {object_id}: {exc}")
 
 
 def build_config(config_file: Path | None, sets: list[str]) -> dict[str, Any]:

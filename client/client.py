@@ -131,6 +131,9 @@ class Client:
     def get_model(self, model_id: int) -> Model:
         return cast(Model, self._json("GET", f"/models/{model_id}"))
 
+    def delete_model(self, model_id: int) -> None:
+        self._request("DELETE", f"/models/{model_id}")
+
     # -- jobs -----------------------------------------------------------------------------------
     def submit_job(self, model_id: int, dataset_id: int, config: dict[str, Any] | None = None, *,
                    name: str | None = None) -> Job:

@@ -217,3 +217,9 @@ def unclaimed_queued(session: Session, older_than_s: float) -> list[int]:
         .execution_options(synchronize_session=False)
     )
     return sorted(session.execute(stmt).scalars().all())
+
+
+def active_job_using(session: Session, column: Any, object_id: int) -> int | None:
+    """A queued or running job whose `column` (Job.dataset_id, Job.model_id) is object_id, if any."""
+    return session.scalars(select(Job.id).where(column == object_id, Job.status.in_(("queued", "running")))
+                           .limit(1)).first()

@@ -87,6 +87,7 @@ class ModelRecord(Base):
     spec: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     code: Mapped[str | None] = mapped_column(Text, nullable=True)  # python source; runs on workers only
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    deleted: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
 
 
 class Job(Base):

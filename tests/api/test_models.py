@@ -7,7 +7,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from server.core.config import get_settings
-from tests.api.conftest import MLP, Headers
+from tests.api.conftest import MLP, Headers, make_job
 
 
 def _post_file(client: TestClient, headers: Headers, source: bytes, filename: str = "net.py") -> object:
@@ -106,3 +106,21 @@ def test_create_python_model_with_entry_point_is_201(client: TestClient, alice: 
                                                      source: bytes) -> None:
     response = _post_file(client, alice, source)
     assert response.status_code == 201, response.text  # type: ignore[attr-defined]
+
+
+def test_delete_model_refused_while_used_then_hidden(client: TestClient, alice: Headers,
+                                                     bob: Headers) -> None:
+    job = make_job(client, alice)
+    url = f"/api/v1/models/{job['model_id']}"
+    assert client.delete(url, headers=bob).status_code == 404  # someone else's model is invisible
+    response = client.delete(url, headers=alice)
+    assert response.status_code == 409 and str(job["id"]) in response.json()["detail"]
+    assert client.post(f"/api/v1/jobs/{job['id']}/cancel", headers=alice).status_code == 202
+    assert client.delete(url, headers=alice).status_code == 204
+    assert client.get(url, headers=alice).status_code == 404
+    listed = client.get("/api/v1/models", headers=alice).json()["data"]
+    assert job["model_id"] not in [m["id"] for m in listed]
+    retry = client.post("/api/v1/jobs", headers=alice, json={
+        "model_id": job["model_id"], "dataset_id": job["dataset_id"], "config": {"epochs": 1}})
+    assert retry.status_code == 422  # a deleted model takes no new jobs
+    assert client.get(f"/api/v1/jobs/{job['id']}/model", headers=alice).status_code == 200  # old jobs keep it

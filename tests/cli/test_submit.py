@@ -92,8 +92,9 @@ def test_submit_refused_deletes_dataset_it_uploaded(stack: Stack, run_cli: RunCl
                    "--set", "epochz=1", token=token)
     assert proc.returncode == 1
     assert "Error (422): body.config.epochz" in proc.stderr
-    assert "Deleted dataset" in proc.stderr and "was kept; pass --model" in proc.stderr
+    assert "Deleted dataset" in proc.stderr and "Deleted model" in proc.stderr
     assert _dataset_ids(run_cli, token) == []
+    assert parse_json(run_cli("models", "ls", "--json", token=token)) == []
 
 
 @pytest.mark.e2e
@@ -116,5 +117,5 @@ def test_submit_builtin_reuses_users_dataset(stack: Stack, run_cli: RunCli, file
                        "--set", "epochz=1", token=token)
         assert proc.returncode == 1
         assert f"Dataset {existing['id']} 'wine' (builtin, already yours)" in proc.stderr
-        assert "Deleted dataset" not in proc.stderr and "was kept" not in proc.stderr
+        assert "Deleted dataset" not in proc.stderr and "Deleted model" not in proc.stderr
     assert _dataset_ids(run_cli, token) == [existing["id"]]

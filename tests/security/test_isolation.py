@@ -66,9 +66,13 @@ def test_every_owned_route_is_404_for_another_user(api: Api, alice: Headers, bob
         mine = api.client.request(method, url, headers=alice)
         assert mine.status_code in (200, 202, 409), (method, url, mine.status_code, mine.text[:200])
         walked.add((method, path))
-    dataset_url = f"/api/v1/datasets/{job['dataset_id']}"
-    assert api.client.delete(dataset_url, headers=bob).status_code == 404
-    assert api.client.get(dataset_url, headers=alice).status_code == 200, "bob's delete must not land"
+    for method, path in owned_routes(api.client):
+        if method == "DELETE":
+            url = concrete(path, job)
+            assert api.client.delete(url, headers=bob).status_code == 404, url
+            assert api.client.get(url, headers=alice).status_code == 200, f"bob deleted {url}"
+            walked.add((method, path))
+    assert ("DELETE", "/api/v1/models/{model_id}") in walked
     assert ("GET", "/api/v1/jobs/{job_id}/checkpoints/{step}") in walked and len(walked) >= 12
 
 

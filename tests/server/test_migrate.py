@@ -16,5 +16,5 @@ def test_upgrade_twice_matches_the_models(kind: str, tmp_path: Path, request: py
         assert current_revision(url) is None
     upgrade(url)  # also creates the SQLite file's missing folders
     upgrade(url)
-    assert current_revision(url) == "0001"
+    assert current_revision(url) == "0002"
     command.check(alembic_config(url))  # raises when the models and the migrated schema differ

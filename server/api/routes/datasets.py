@@ -18,11 +18,11 @@ from server.api.errors import Invalid, located, plain_text
 from server.core.config import get_settings
 from server.schemas import BuiltinCreate, DatasetPublic, Page
 from server.store.blobs import UploadTooLarge, put_blob
+from server.store.jobs import active_job_using
 from server.store.models import Dataset, Job, User
 
 router = APIRouter(tags=["datasets"])
 FORMATS = {".csv": "csv", ".npz": "npz", ".zip": "zip"}
-ACTIVE = ("queued", "running")
 
 
 def _format_of(filename: str | None) -> str:
@@ -145,8 +145,7 @@ def get_dataset(dataset: OwnedDataset) -> DatasetPublic:
 @router.delete("/datasets/{dataset_id}", status_code=status.HTTP_204_NO_CONTENT,
                responses={409: {"description": "a queued or running job uses the dataset"}})
 def delete_dataset(dataset: OwnedDataset, session: SessionDep) -> Response:
-    active = session.scalars(select(Job.id).where(Job.dataset_id == dataset.id, Job.status.in_(ACTIVE))
-                             .limit(1)).first()
+    active = active_job_using(session, Job.dataset_id, dataset.id)
     if active is not None:
         raise HTTPException(409, f"dataset {dataset.id} is used by job {active}, which is queued or running")
     dataset.deleted = True

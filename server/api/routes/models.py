@@ -3,7 +3,7 @@
 import json
 from typing import Any
 
-from fastapi import APIRouter, HTTPException, Request, status
+from fastapi import APIRouter, HTTPException, Request, Response, status
 from fastapi.concurrency import run_in_threadpool
 from pydantic import ValidationError
 from sqlalchemy import func, select
@@ -15,7 +15,8 @@ from server.api.deps import CurrentUser, OwnedModel, PagingDep, SessionDep
 from server.api.errors import Invalid, located, plain_text
 from server.api.pycode import check_model_source, require_code_allowed
 from server.schemas import ModelCreate, ModelPublic, Page
-from server.store.models import ModelRecord, User
+from server.store.jobs import active_job_using
+from server.store.models import Job, ModelRecord, User
 
 router = APIRouter(tags=["models"])
 MAX_CODE_BYTES = 1024 * 1024
@@ -83,13 +84,25 @@ async def create_model(request: Request, session: SessionDep, user: CurrentUser)
 
 @router.get("/models", response_model=Page[ModelPublic])
 def list_models(session: SessionDep, user: CurrentUser, page: PagingDep) -> Page[ModelPublic]:
-    rows = session.scalars(select(ModelRecord).where(ModelRecord.owner_id == user.id)
+    where = (ModelRecord.owner_id == user.id, ModelRecord.deleted.is_(False))
+    rows = session.scalars(select(ModelRecord).where(*where)
                            .order_by(ModelRecord.id.desc()).limit(page.limit).offset(page.offset))
-    count = session.scalar(select(func.count()).select_from(ModelRecord)
-                           .where(ModelRecord.owner_id == user.id)) or 0
+    count = session.scalar(select(func.count()).select_from(ModelRecord).where(*where)) or 0
     return Page[ModelPublic](data=[ModelPublic.model_validate(m) for m in rows], count=count)
 
 
 @router.get("/models/{model_id}", response_model=ModelPublic)
 def get_model(model: OwnedModel) -> ModelPublic:
     return ModelPublic.model_validate(model)
+
+
+@router.delete("/models/{model_id}", status_code=status.HTTP_204_NO_CONTENT,
+               responses={409: {"description": "a queued or running job uses the model"}})
+def delete_model(model: OwnedModel, session: SessionDep) -> Response:
+    """Hide the model (finished jobs keep referring to it); refused while a job that uses it is active."""
+    active = active_job_using(session, Job.model_id, model.id)
+    if active is not None:
+        raise HTTPException(409, f"model {model.id} is used by job {active}, which is queued or running")
+    model.deleted = True
+    session.commit()
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
