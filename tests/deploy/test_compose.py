@@ -41,6 +41,7 @@ def test_validate_compose_services_and_healthchecks(tmp_path: Path) -> None:
     assert "healthcheck" in services["postgres"] and "healthcheck" in services["redis"]
     assert services["api"]["depends_on"]["postgres"]["condition"] == "service_healthy"
     assert "torchyard migrate" in " ".join(services["api"]["command"])
+    assert services["worker"]["depends_on"]["api"]["condition"] == "service_healthy"  # after migrate
     devices = services["worker"]["deploy"]["resources"]["reservations"]["devices"]
     assert devices == [{"driver": "nvidia", "count": 1, "capabilities": ["gpu"]}]
 
