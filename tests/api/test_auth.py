@@ -20,6 +20,7 @@ CONTRACT = {  # every route of API.md but health
     ("GET", "/jobs/{job_id}/metrics/{name}"), ("GET", "/jobs/{job_id}/events"), ("GET", "/events"),
     ("GET", "/jobs/{job_id}/logs"), ("GET", "/jobs/{job_id}/checkpoints"),
     ("GET", "/jobs/{job_id}/checkpoints/{step}"), ("GET", "/jobs/{job_id}/tensorboard"),
+    ("DELETE", "/models/{model_id}"),  # beyond API.md (additive), authenticated like the rest
 }
 
 
