@@ -105,6 +105,10 @@ def _train(inputs: JobInputs, config: TrainConfig, attempt: int, reporter: DBRep
            logdir: Path) -> TrainResult:
     job = inputs.job
     data = materialise(inputs.dataset)
+    if config.compile:
+        # Spec models share one forward code object, and this process outlives jobs: without a reset,
+        # dynamo's per-function cache fills after a few architectures and later jobs silently run eager.
+        torch._dynamo.reset()
     torch.manual_seed(config.seed)  # one seed fixes the initial weights too
     model = _build(inputs.model, data, config)
     init_weights = _init_weights(config.init_from, job.owner_id) if config.init_from else None

@@ -1,9 +1,11 @@
 """The runner in-process against real Postgres: a job trains to a final state; errors read as one sentence."""
 
 import io
+import logging
 import tarfile
 from datetime import timedelta
 
+import pytest
 import torch
 from sqlalchemy import select, update
 
@@ -116,3 +118,19 @@ def test_run_python_model_file_trains(platform: Settings) -> None:
     with session_scope() as session:
         info = session.get_one(Job, job.id).model_info
     assert info is not None and info["parameters"] == (4 * 8 + 8) + (8 * 3 + 3)
+
+
+def test_run_compiles_every_job_in_a_long_lived_worker(platform: Settings, caplog: pytest.LogCaptureFixture,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    # A job takes three dynamo cache entries (train, short last batch, no-grad validation): a limit of 4
+    # makes the second job overflow the shared forward's cache unless each job starts afresh.
+    monkeypatch.setattr(torch._dynamo.config, "recompile_limit", 4)
+    config = {"epochs": 1, "batch_size": 32, "compile": True}
+    for hidden in (4, 6):
+        spec = {"layers": [{"type": "Linear", "out_features": hidden}, {"type": "ReLU"},
+                           {"type": "Linear", "out_features": 3}]}
+        with session_scope() as session:
+            job = make_job(session, spec=spec, config=config)
+        with caplog.at_level(logging.WARNING, logger="torch._dynamo"):
+            assert run(job.id, "test") == "succeeded"
+    assert not [r for r in caplog.records if "recompile_limit" in r.getMessage()]
