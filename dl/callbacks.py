@@ -1,5 +1,6 @@
 """How the training loop talks to its host: metric points, progress, logs, checkpoints, stop requests."""
 
+import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -8,6 +9,8 @@ import torch
 from torch import nn
 
 from dl.summary import add_graph
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -114,14 +117,15 @@ class TensorBoardCallback(Callback):
         self.writer = SummaryWriter(log_dir=str(logdir))
 
     def on_model(self, model: nn.Module, example_input: torch.Tensor) -> None:
-        if hasattr(model, "generator"):  # a GAN's forward takes noise, not data: trace its generator
-            add_graph(self.writer, model, example_input.shape[1:])
-            return
         try:
-            self.writer.add_graph(model, example_input)
-        except (RuntimeError, TypeError, ValueError) as err:
-            # graph tracing fails for some dynamic models; the scalars still matter
-            self.writer.add_text("graph", f"model graph unavailable: {err}")
+            if hasattr(model, "generator"):  # a GAN's forward takes noise, not data: trace its generator
+                add_graph(self.writer, model, example_input.shape[1:])
+            else:
+                self.writer.add_graph(model, example_input)
+        except Exception as err:
+            # the graph is a nicety: a model that fails here fails in training with its own sentence
+            log.info("model graph not drawn in TensorBoard: %s: %s", type(err).__name__, err)
+            self.writer.add_text("graph", f"model graph unavailable: {type(err).__name__}: {err}")
 
     def on_metrics(self, points: list[MetricPoint]) -> None:
         for p in points:

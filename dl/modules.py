@@ -10,6 +10,8 @@ from typing import Any, Literal
 import torch
 from torch import Tensor, nn
 
+from dl.errors import TrainingError
+
 RecurrentOutput = Literal["last", "sequence"]
 
 
@@ -31,7 +33,12 @@ class _Recurrent(nn.Module):
         self.output = output
 
     def forward(self, x: Tensor) -> Tensor:
-        seq, h = super().forward(x)
+        if x.device.type == "cpu" and _cpu_fp16_autocast():
+            # CPU has no fp16 LSTM kernel (oneDNN refuses it): run the recurrence in float32 instead
+            with torch.autocast("cpu", enabled=False):
+                seq, h = super().forward(x.float())
+        else:
+            seq, h = super().forward(x)
         if self.output == "sequence":
             return seq
         h = h[0] if isinstance(h, tuple) else h  # LSTM's state is (h, c)
@@ -39,6 +46,10 @@ class _Recurrent(nn.Module):
 
     def extra_repr(self) -> str:
         return f"{super().extra_repr()}, output={self.output!r}"
+
+
+def _cpu_fp16_autocast() -> bool:
+    return torch.is_autocast_enabled("cpu") and torch.get_autocast_dtype("cpu") == torch.float16
 
 
 class LSTM(_Recurrent, nn.LSTM):  # type: ignore[misc]  # forward takes one tensor, returns one
@@ -63,10 +74,40 @@ class Bilinear(nn.Bilinear):
 
 
 class Embedding(nn.Embedding):
-    """nn.Embedding that takes token ids stored as floats (datasets hold float features)."""
+    """nn.Embedding that takes token ids stored as floats (datasets hold float features); train() leaves
+    the inputs of a model that starts with it unstandardised. An out-of-range id is a TrainingError."""
 
     def forward(self, x: Tensor) -> Tensor:
-        return super().forward(x.long())
+        ids = x.long()
+        try:
+            return super().forward(ids)
+        except (IndexError, RuntimeError) as err:  # checked only on failure: no host sync per batch
+            problem = _bad_token_id(ids, self.num_embeddings)
+            if problem is None:
+                raise
+            raise TrainingError(problem) from err
+
+
+def _bad_token_id(ids: Tensor, num_embeddings: int) -> str | None:
+    """The sentence naming an out-of-range id (the largest if too large, else the most negative)."""
+    if ids.numel() == 0:
+        return None
+    high, low = int(ids.max()), int(ids.min())
+    if high >= num_embeddings:
+        return (f"Embedding got token id {high} but num_embeddings is {num_embeddings}; "
+                f"raise num_embeddings above the largest id")
+    if low < 0:
+        return (f"Embedding got token id {low} but token ids must be 0 or more "
+                f"(num_embeddings is {num_embeddings})")
+    return None
+
+
+def takes_token_ids(model: nn.Module) -> bool:
+    """Whether the data enters `model` through an embedding lookup (its first leaf module, in
+    registration order): such inputs are token ids, which standardising would corrupt."""
+    net = model.get_submodule("discriminator") if hasattr(model, "generator") else model  # GAN: data feeds D
+    first = next((m for m in net.modules() if next(m.children(), None) is None), None)
+    return isinstance(first, nn.Embedding | nn.EmbeddingBag)
 
 
 class Reshape(nn.Module):

@@ -15,6 +15,7 @@ from dl.errors import ConfigError, DLError
 from dl.gan import GanStepper
 from dl.loaders import LoaderBatches, TensorBatches, make_batches
 from dl.loop import Loop, Stepper
+from dl.modules import takes_token_ids
 from dl.optim import build_loss, build_optimizer, build_scheduler
 from dl.plan import resolve_task
 from dl.tasks import Amp, SupervisedStepper
@@ -29,6 +30,9 @@ def resolve_device(name: str) -> torch.device:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name.startswith("cuda") and not torch.cuda.is_available():
         raise ConfigError(("device",), f"device {name} was asked for but this worker has no CUDA GPU")
+    if name == "mps" and not torch.backends.mps.is_available():
+        raise ConfigError(("device",), "device mps was asked for but this worker has no MPS device; "
+                          "use auto or cpu")
     return torch.device(name)
 
 
@@ -95,11 +99,12 @@ def _stepper(model: nn.Module, task: str, loss_name: str, config: TrainConfig,
                              reduce=dist.sum)
 
 
-def _split(data: ArrayData, config: TrainConfig) -> tuple[Tensor, Tensor | None, Tensor, Tensor | None,
-                                                          dict[str, list[float]] | None]:
+def _split(data: ArrayData, config: TrainConfig,
+           normalize: bool) -> tuple[Tensor, Tensor | None, Tensor, Tensor | None,
+                                     dict[str, list[float]] | None]:
     train_idx, val_idx = split_indices(len(data.x), config.val_fraction, config.seed)
     x, norm = data.x, None
-    if config.normalize:
+    if normalize:
         norm = fit_normalization(x[train_idx], data.info.input_shape)
         if norm is not None:
             x = apply_normalization(x, norm, data.info.input_shape)
@@ -173,7 +178,8 @@ def train(model: nn.Module, data: ArrayData, config: TrainConfig, *, callbacks: 
     task, loss_name = resolve_task(data.info, config, hasattr(model, "generator"))
     if dist is not None:
         dist.check(task, sampler is not None)
-    x_tr, y_tr, x_val, y_val, norm = _split(data, config)
+    # token ids feeding an Embedding are not features: standardising them would corrupt the ids
+    x_tr, y_tr, x_val, y_val, norm = _split(data, config, config.normalize and not takes_token_ids(model))
     train_b, val_b = _loaders(x_tr, y_tr, x_val, y_val, config, dev, sampler, collate_fn, dist)
     _prepare_model(model, config, None if resume else init_weights, dev)
     if resume is not None:
