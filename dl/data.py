@@ -124,13 +124,19 @@ def load_builtin(name: str) -> ArrayData:
     return from_arrays(x, y.astype(np.float32) if name == "diabetes" else y.astype(np.int64))
 
 
+def val_size(n: int, val_fraction: float) -> int:
+    """How many of n samples split_indices holds out for validation."""
+    n_val = math.floor(n * val_fraction + 0.5) if val_fraction > 0 else 0
+    if val_fraction > 0 and n >= 2:
+        n_val = min(max(n_val, 1), n - 1)  # at least one sample on each side
+    return n_val
+
+
 def split_indices(n: int, val_fraction: float, seed: int) -> tuple[Tensor, Tensor]:
     """(train, val) index tensors: a seeded permutation, the same for the same arguments."""
     gen = torch.Generator().manual_seed(seed)
     perm = torch.randperm(n, generator=gen)
-    n_val = math.floor(n * val_fraction + 0.5) if val_fraction > 0 else 0
-    if val_fraction > 0 and n >= 2:
-        n_val = min(max(n_val, 1), n - 1)  # at least one sample on each side
+    n_val = val_size(n, val_fraction)
     return perm[n_val:].sort().values, perm[:n_val].sort().values
 
 

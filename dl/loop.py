@@ -1,6 +1,7 @@
 """The epoch/step loop: accumulation groups, validation, schedulers, early stopping, checkpoints and
 the resume position (epoch, batch, permutation) that makes a resumed run bit-identical."""
 
+import contextlib
 import re
 import time
 import warnings
@@ -15,7 +16,7 @@ from dl.callbacks import Callback, Checkpoint, TrainResult
 from dl.checkpoint import STATE_VERSION, restore_rng, rng_state, snapshot
 from dl.config import TrainConfig
 from dl.distributed import Dist
-from dl.errors import TrainingError, mark_where
+from dl.errors import DLError, TrainingError, mark_where, where_marked
 from dl.loaders import Batch, LoaderBatches, TensorBatches
 from dl.optim import PER_BATCH_SCHEDULERS
 from dl.reporting import Reporter, epoch_line
@@ -65,7 +66,14 @@ class Loop:
             if self.pos.perm is None:
                 self.pos.perm = self._new_perm()
             self.report.epoch = self.pos.epoch + 1
-            if self._run_epoch():
+            try:
+                stopped = self._run_epoch()
+            except Exception as err:  # e.g. a per-batch scheduler: keep the points, say where
+                self._keep_points()
+                if where_marked(err) is None and not isinstance(err, DLError):
+                    mark_where(err, f"after step {self.pos.step}")
+                raise
+            if stopped:
                 return self._finish("stopped")
             try:
                 self._end_epoch()
@@ -104,8 +112,18 @@ class Loop:
                 return self.s.step(group)
             return self.dist.mean(self.s.step(group, self.dist.weights(sizes)))
         except TrainingError as err:  # the stepper names the failing call; only the loop knows the step
-            self.report.flush()  # the steps before the failure keep their points and progress
+            self._keep_points()
             raise TrainingError(f"{err} at step {self.pos.step + 1}") from err
+        except Exception as err:
+            self._keep_points()
+            mark_where(err, f"at step {self.pos.step + 1}")
+            raise
+
+    def _keep_points(self) -> None:
+        """The steps before a failure keep their points and progress; a NaN among them yields to the
+        failure at hand."""
+        with contextlib.suppress(TrainingError):
+            self.report.flush()
 
     def _should_stop(self) -> bool:
         stop = self.cb.should_stop()

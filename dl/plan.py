@@ -5,9 +5,10 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from dl.config import MAX_INT, TrainConfig
+from dl.config import TrainConfig
 from dl.data import DatasetInfo
 from dl.errors import ConfigError, ShapeError
+from dl.fit import check_last_batch, check_loss_fits_task, check_scheduler_length, train_steps
 from dl.optim import INDEX_TARGET_LOSSES, probe_loss
 
 DEFAULT_LOSS = {"classification": "CrossEntropyLoss", "regression": "MSELoss",
@@ -100,14 +101,6 @@ def _check_optimizer(model: Any, config: TrainConfig) -> None:
                               f"{list(param.shape)}; use AdamW, or set bias false and freeze the rest")
 
 
-def _check_length(info: DatasetInfo, config: TrainConfig) -> None:
-    """Step counts live in 32-bit columns; an upper bound of the run's steps must fit."""
-    steps = config.epochs * math.ceil(info.num_samples / config.batch_size)
-    if config.max_steps is None and steps > MAX_INT:
-        raise ConfigError(("epochs",), f"{config.epochs} epochs are up to {steps} steps, over {MAX_INT}; "
-                          "lower epochs or set max_steps")
-
-
 def _output_mismatch(spec: dict[str, Any], info: DatasetInfo, shape: list[int], want: str) -> ShapeError:
     last = len(spec.get("layers") or [None]) - 1
     err = ShapeError(f"layers.{last}", info.input_shape, want, loc=("layers", last))
@@ -122,16 +115,20 @@ def plan_job(spec: dict[str, Any] | None, info: DatasetInfo, config: TrainConfig
     gan = is_gan_spec(spec)
     task, loss = resolve_task(info, config, gan)
     outputs = num_outputs(task, loss, info)
-    _check_length(info, config)
+    check_loss_fits_task(task, loss, config)
+    check_scheduler_length(config, train_steps(info, config))
     if config.loss is not None and task != "gan":
         probe_loss(config.loss, outputs)
     if spec is None:
         return JobPlan(task=task, num_outputs=outputs, loss=loss, parameters=0, output_shape=[])
+    from dl.shapes import fails_on_one_sample
     from dl.spec import build_model, count_parameters, output_shape
 
     model: Any = build_model(spec, info.input_shape, device="meta")
     _check_freeze(model, config)
     _check_optimizer(model, config)
+    if not gan:
+        check_last_batch(info, config, fails_on_one_sample(model, tuple(info.input_shape)))
     if gan:
         shape = list(output_shape(model.generator, [int(model.latent_dim)]))
         if shape != list(info.input_shape):

@@ -197,11 +197,16 @@ def _meta_forward(module: nn.Module, shape: Shape, loc: Loc) -> Shape:
     return out
 
 
+def _meta_state(model: nn.Module) -> dict[str, torch.Tensor]:
+    """Shape-only copies of the model's parameters and buffers: a forward through them allocates nothing."""
+    return {name: torch.empty_like(t, device="meta") for name, t in itertools.chain(
+        model.named_parameters(remove_duplicate=False), model.named_buffers(remove_duplicate=False))}
+
+
 def dry_run(model: nn.Module, shape: Shape, batch: int = _BATCH) -> Any:
     """model(zeros(batch, *shape)) in eval mode on "meta" copies of its weights (none allocated); a model
     whose code cannot run on meta (data-dependent Python) runs for real on its own device instead."""
-    state = {name: torch.empty_like(t, device="meta") for name, t in itertools.chain(
-        model.named_parameters(remove_duplicate=False), model.named_buffers(remove_duplicate=False))}
+    state = _meta_state(model)
     was_training = model.training
     model.eval()
     try:
@@ -213,3 +218,26 @@ def dry_run(model: nn.Module, shape: Shape, batch: int = _BATCH) -> Any:
                 return model(torch.zeros((batch, *shape), device=device))
     finally:
         model.train(was_training)
+
+
+def fails_on_one_sample(model: nn.Module, shape: Shape) -> str | None:
+    """The path of a layer that cannot train on a batch of one sample (BatchNorm over [N, C] needs two),
+    from a training-mode forward on "meta" copies of the weights; None when one sample is fine."""
+    state = _meta_state(model)
+    entered: list[str] = []
+    hooks = [module.register_forward_pre_hook(lambda *_, n=name: entered.append(n))
+             for name, module in model.named_modules()]
+    was_training = model.training
+    model.train()
+    try:
+        with torch.no_grad():
+            functional_call(model, state, (torch.zeros((1, *shape), device="meta"),))
+    except ValueError as err:
+        return entered[-1] if entered and "more than 1 value per channel" in str(err) else None
+    except Exception:  # anything else is for the shape checks and training to report
+        return None
+    finally:
+        model.train(was_training)
+        for hook in hooks:
+            hook.remove()
+    return None

@@ -310,3 +310,35 @@ def test_train_integer_inputs_into_linear_say_to_use_embedding() -> None:
     with pytest.raises(TrainingError, match=r"Long and Float \(the dataset's x holds integer token ids: "
                                             r"start the model with Embedding.*\) at step 1"):
         train(nn.Sequential(nn.Linear(3, 2)), from_arrays(x, np.arange(40) % 2), parse_config({"epochs": 1}))
+
+
+def test_train_scheduler_failure_mid_epoch_keeps_points_and_says_after_which_step() -> None:
+    rec = Recorder()
+    config = parse_config({"epochs": 2, "batch_size": 10, "log_every_steps": 1,
+                           "scheduler": {"type": "OneCycleLR", "max_lr": 0.1, "total_steps": 5}})
+    with pytest.raises(ValueError, match="Tried to step 6 times") as err:
+        train(_mlp(), blobs(n=100), config, callbacks=rec)  # 16 steps; the plan would refuse it
+    # OneCycleLR takes total_steps steps after the one its constructor makes: the 6th fails, after step 6
+    assert [s for s, _ in rec.series("train_loss")] == [1, 2, 3, 4, 5, 6]
+    assert where_marked(err.value) == "after step 6"
+
+
+class _Jams(nn.Module):
+    def __init__(self, at_call: int) -> None:
+        super().__init__()
+        self.inner, self.calls, self.at_call = _mlp(), 0, at_call
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.calls += 1
+        if self.training and self.calls == self.at_call:
+            raise RuntimeError("jammed")
+        return self.inner(x)
+
+
+def test_train_model_error_keeps_earlier_points_and_names_its_step() -> None:
+    rec = Recorder()
+    config = parse_config({"epochs": 1, "batch_size": 10, "log_every_steps": 1})
+    with pytest.raises(TrainingError, match=r"input of shape \[10, 4\]: jammed at step (\d+)") as err:
+        train(_Jams(at_call=4), blobs(n=100), config, callbacks=rec)
+    step = int(str(err.value).rsplit(" ", 1)[1])
+    assert step > 1 and [s for s, _ in rec.series("train_loss")] == list(range(1, step))
