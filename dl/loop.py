@@ -2,9 +2,7 @@
 the resume position (epoch, batch, permutation) that makes a resumed run bit-identical."""
 
 import contextlib
-import re
 import time
-import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -16,9 +14,10 @@ from dl.callbacks import Callback, Checkpoint, TrainResult
 from dl.checkpoint import STATE_VERSION, restore_rng, rng_state, snapshot
 from dl.config import TrainConfig
 from dl.distributed import Dist
+from dl.early import early_stop_reason
 from dl.errors import DLError, TrainingError, mark_where, where_marked
 from dl.loaders import Batch, LoaderBatches, TensorBatches
-from dl.optim import PER_BATCH_SCHEDULERS
+from dl.optim import PER_BATCH_SCHEDULERS, step_epoch_schedulers
 from dl.reporting import Reporter, epoch_line
 
 
@@ -180,7 +179,7 @@ class Loop:
             rep.epoch_point("samples_per_s", step, self.samples / self.train_time)
         train_loss = float(self.pos.loss_sum) / max(self.pos.loss_steps, 1) if self.pos.loss_sum is not None \
             else float("nan")
-        self._step_schedulers(val.get("val_loss", train_loss))
+        step_epoch_schedulers(self.schedulers, self.sched_type, val.get("val_loss", train_loss))
         losses = self._epoch_losses(train_loss)
         self.cb.on_log(epoch_line(self.pos.epoch + 1, self.cfg.epochs, step, {**losses, **val}))
         self._early_stop({**val, "train_loss": train_loss})
@@ -199,34 +198,11 @@ class Loop:
             losses[self.s.metric_names[0]] = mean_loss
         return losses
 
-    def _step_schedulers(self, plateau_metric: float) -> None:
-        with warnings.catch_warnings():
-            # spurious right after a resume at an epoch's end, or when fp16 scaling skipped a step
-            warnings.filterwarnings("ignore", message=re.escape("Detected call of `lr_scheduler.step()`"))
-            self._step_schedulers_now(plateau_metric)
-
-    def _step_schedulers_now(self, plateau_metric: float) -> None:
-        if self.sched_type == "ReduceLROnPlateau":
-            for sch in self.schedulers:
-                sch.step(plateau_metric)
-        elif self.sched_type is not None and self.sched_type not in PER_BATCH_SCHEDULERS:
-            for sch in self.schedulers:
-                sch.step()
-
     def _early_stop(self, metrics: dict[str, float]) -> None:
-        es = self.cfg.early_stopping
-        if es is None or es["metric"] not in metrics:
-            return
-        value, state = metrics[es["metric"]], self.pos.early
-        best = state["best"]
-        sign = 1.0 if es["mode"] == "min" else -1.0
-        if best is None or sign * (best - value) > es["min_delta"]:
-            state["best"], state["bad"] = value, 0
-            return
-        state["bad"] += 1
-        if state["bad"] >= max(es["patience"], 1):
+        reason = early_stop_reason(self.cfg.early_stopping, metrics, self.pos.early)
+        if reason is not None:
             self.early_stopped = True
-            self.cb.on_log(f"early stopping: {es['metric']} has not improved for {state['bad']} epochs")
+            self.cb.on_log(reason)
 
     # -- checkpoints -------------------------------------------------------------------------------
     def state(self) -> dict[str, Any]:

@@ -4,6 +4,7 @@ Lookups go through these explicit tables only, never getattr on a module with a 
 """
 
 import inspect
+import re
 import warnings
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -171,3 +172,15 @@ def _step_scheduler(scheduler: Any) -> None:
             scheduler.step(1.0)
         else:
             scheduler.step()
+
+
+def step_epoch_schedulers(schedulers: list[Any], sched_type: str | None, plateau_metric: float) -> None:
+    """The end-of-epoch scheduler step (per-batch ones step in the loop; ReduceLROnPlateau reads a metric)."""
+    with warnings.catch_warnings():
+        # spurious right after a resume at an epoch's end, or when fp16 scaling skipped a step
+        warnings.filterwarnings("ignore", message=re.escape("Detected call of `lr_scheduler.step()`"))
+        for sch in schedulers:
+            if sched_type == "ReduceLROnPlateau":
+                sch.step(plateau_metric)
+            elif sched_type is not None and sched_type not in PER_BATCH_SCHEDULERS:
+                sch.step()
