@@ -4,8 +4,9 @@ Each poll opens and closes its own session, so an idle or dropped stream holds n
 Ids: the single-job stream uses the event id; the multiplexed stream uses per-job cursors
 ("12:340,13:355") because ids of different jobs commit out of order, and a single global cursor
 could skip an event that committed late. Either id resumes without gaps via Last-Event-ID.
-A finished job's stream ends after its final `status`; with no cursor it sends just that event, and
-once a cursor is at or past it the answer is 204 No Content, which tells an EventSource to stop.
+A finished job's stream ends after its final `status`; with no cursor it sends just that event. Once
+a cursor is at or past it there is nothing left: the stream carries only a one-day `retry:`, so an
+EventSource stops hammering while plain HTTP/SSE clients still get a normal, empty 200 stream.
 """
 
 import asyncio
@@ -36,9 +37,8 @@ MAX_EVENT_ID = 2**63 - 1  # events.id is a BIGINT: a cursor past it would fail t
 FINISHED = ("succeeded", "failed", "cancelled")
 TokenQuery = Annotated[str | None, Query(description="the token, for EventSource (no headers)")]
 AfterQuery = Annotated[str | None, Query(max_length=2000, description="resume after this event id")]
-NOTHING_LEFT: dict[int | str, dict[str, Any]] = {204: {
-    "description": "every job has finished and the cursor is at or past its final `status`: "
-                   "nothing is left to send, so an EventSource stops reconnecting"}}
+# An EventSource reconnects after a stream ends; with nothing left to send, tell it to wait a day.
+NOTHING_LEFT_RETRY_MS = 24 * 3600 * 1000
 LastEventId = Annotated[str | None, Header(alias="Last-Event-ID", max_length=2000)]
 
 
@@ -50,8 +50,7 @@ class Plan:
 
 
 def _plan(creds: BearerDep, access_token: str | None, job_ids: list[int], resume: str | None) -> Plan:
-    """Authorize and parse the cursor before the response starts, so errors are real 401/404/422,
-    and a stream with nothing left to send is a 204, which stops an EventSource reconnecting."""
+    """Authorize and parse the cursor before the response starts, so errors are real 401/404/422."""
     with get_sessionmaker()() as session:
         user = user_for_token(session, creds.credentials if creds else access_token)
         for job_id in job_ids:
@@ -61,10 +60,7 @@ def _plan(creds: BearerDep, access_token: str | None, job_ids: list[int], resume
         live = {j: last_event_id(session, j) for j in job_ids} if cursor is None else {}
         found = session.execute(select(Job.id, Job.status).where(Job.id.in_(job_ids)))
         finals = {j: last_event_id(session, j, "status") for j, status in found if status in FINISHED}
-    plan = _starts(job_ids, live if cursor is None else cursor, cursor is None, finals)
-    if plan.done == set(job_ids):
-        raise HTTPException(204)
-    return plan
+    return _starts(job_ids, live if cursor is None else cursor, cursor is None, finals)
 
 
 def _starts(job_ids: list[int], cursors: dict[int, int], live: bool, finals: dict[int, int]) -> Plan:
@@ -175,6 +171,9 @@ class Wakeups:
 
 
 async def stream(request: Request, plan: Plan, multiplexed: bool) -> AsyncIterator[ServerSentEvent]:
+    if plan.done == set(plan.job_ids):
+        yield ServerSentEvent(retry=NOTHING_LEFT_RETRY_MS, comment="every job has finished: nothing left")
+        return
     async with Wakeups(plan.job_ids) as wakeups:
         async for event in _events(request, plan, multiplexed, wakeups):
             yield event
@@ -200,7 +199,7 @@ async def _events(request: Request, plan: Plan, multiplexed: bool,
             await wakeups.wait()
 
 
-@router.get("/jobs/{job_id}/events", response_class=EventSourceResponse, responses=NOTHING_LEFT)
+@router.get("/jobs/{job_id}/events", response_class=EventSourceResponse)
 async def job_events(request: Request, plan: Annotated[Plan, Depends(one_job)]
                      ) -> AsyncIterator[ServerSentEvent]:
     """`metric`, `status` and `log` events; resumes after Last-Event-ID (or ?after=), else live.
@@ -209,7 +208,7 @@ async def job_events(request: Request, plan: Annotated[Plan, Depends(one_job)]
         yield event
 
 
-@router.get("/events", response_class=EventSourceResponse, responses=NOTHING_LEFT)
+@router.get("/events", response_class=EventSourceResponse)
 async def many_events(request: Request, plan: Annotated[Plan, Depends(many_jobs)]
                       ) -> AsyncIterator[ServerSentEvent]:
     """The same for several jobs (?job=1&job=2) in one stream; ends when all have finished."""
