@@ -223,3 +223,13 @@ def active_job_using(session: Session, column: Any, object_id: int) -> int | Non
     """A queued or running job whose `column` (Job.dataset_id, Job.model_id) is object_id, if any."""
     return session.scalars(select(Job.id).where(column == object_id, Job.status.in_(("queued", "running")))
                            .limit(1)).first()
+
+
+def hide_unless_in_use(session: Session, obj: Any, column: Any) -> int | None:
+    """Soft-delete a dataset or model (finished jobs keep referring to it) and commit; the id of a
+    queued or running job that uses it instead, leaving it untouched."""
+    active = active_job_using(session, column, obj.id)
+    if active is None:
+        obj.deleted = True
+        session.commit()
+    return active

@@ -18,7 +18,7 @@ from server.api.errors import Invalid, located, plain_text
 from server.core.config import get_settings
 from server.schemas import BuiltinCreate, DatasetPublic, Page
 from server.store.blobs import UploadTooLarge, put_blob
-from server.store.jobs import active_job_using
+from server.store.jobs import hide_unless_in_use
 from server.store.models import Dataset, Job, User
 
 router = APIRouter(tags=["datasets"])
@@ -145,9 +145,7 @@ def get_dataset(dataset: OwnedDataset) -> DatasetPublic:
 @router.delete("/datasets/{dataset_id}", status_code=status.HTTP_204_NO_CONTENT,
                responses={409: {"description": "a queued or running job uses the dataset"}})
 def delete_dataset(dataset: OwnedDataset, session: SessionDep) -> Response:
-    active = active_job_using(session, Job.dataset_id, dataset.id)
+    active = hide_unless_in_use(session, dataset, Job.dataset_id)
     if active is not None:
         raise HTTPException(409, f"dataset {dataset.id} is used by job {active}, which is queued or running")
-    dataset.deleted = True
-    session.commit()
     return Response(status_code=status.HTTP_204_NO_CONTENT)

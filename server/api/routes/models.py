@@ -15,7 +15,7 @@ from server.api.deps import CurrentUser, OwnedModel, PagingDep, SessionDep
 from server.api.errors import Invalid, located, plain_text
 from server.api.pycode import check_model_source, require_code_allowed
 from server.schemas import ModelCreate, ModelPublic, Page
-from server.store.jobs import active_job_using
+from server.store.jobs import hide_unless_in_use
 from server.store.models import Job, ModelRecord, User
 
 router = APIRouter(tags=["models"])
@@ -100,9 +100,7 @@ def get_model(model: OwnedModel) -> ModelPublic:
                responses={409: {"description": "a queued or running job uses the model"}})
 def delete_model(model: OwnedModel, session: SessionDep) -> Response:
     """Hide the model (finished jobs keep referring to it); refused while a job that uses it is active."""
-    active = active_job_using(session, Job.model_id, model.id)
+    active = hide_unless_in_use(session, model, Job.model_id)
     if active is not None:
         raise HTTPException(409, f"model {model.id} is used by job {active}, which is queued or running")
-    model.deleted = True
-    session.commit()
     return Response(status_code=status.HTTP_204_NO_CONTENT)
