@@ -7,7 +7,7 @@ import numpy as np
 import torch
 
 from dl.data import ArrayData, DatasetInfo, encode_classes
-from dl.errors import DataError
+from dl.errors import DataError, TargetError
 
 
 def _read_rows(path: Path) -> tuple[list[str], list[list[str]]]:
@@ -81,7 +81,7 @@ def load_csv(path: Path, target: str | None) -> ArrayData:
     elif target in header:
         t_idx = header.index(target)
     else:
-        raise DataError(f"target column {target!r} is not in the header ({', '.join(header)})")
+        raise TargetError(f"target column {target!r} is not in the header ({', '.join(header)[:1000]})")
     columns = list(zip(*rows, strict=True))
     feats = [_numbers(list(columns[j]), header[j]) for j in range(len(header)) if j != t_idx]
     x = torch.from_numpy(np.stack(feats, axis=1).astype(np.float32))

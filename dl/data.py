@@ -11,7 +11,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from dl.errors import DataError
+from dl.errors import DataError, TargetError
 
 BUILTINS = ("digits", "iris", "wine", "breast_cancer", "diabetes")
 FORMATS = ("csv", "npz", "zip")
@@ -98,7 +98,7 @@ def load_file(path: Path, fmt: str, target: str | None = None) -> ArrayData:
         from dl.csvdata import load_csv
         return load_csv(Path(path), target)
     if target is not None:
-        raise DataError(f"a target column applies to CSV files only, not {fmt}")
+        raise TargetError(f"a target column applies to CSV files only, not {fmt}")
     if fmt == "npz":
         return _load_npz(Path(path))
     if fmt == "zip":

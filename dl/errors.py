@@ -41,6 +41,10 @@ class DataError(DLError):
     """A dataset file cannot be used (names the row, column or file)."""
 
 
+class TargetError(DataError):
+    """The target column asked for cannot apply to the file (not CSV, or not in its header)."""
+
+
 class TrainingError(DLError):
     """Training stopped for a reason the user can fix (NaN loss at a step, out of memory, ...)."""
 

@@ -1,6 +1,5 @@
 """Datasets: multipart upload (streamed to the blob store), scikit-learn builtins, list, get, delete."""
 
-import csv
 import hashlib
 import tempfile
 from collections.abc import Iterator
@@ -12,7 +11,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from dl.data import BUILTINS, DatasetInfo, inspect_file, load_builtin
-from dl.errors import DLError
+from dl.errors import DLError, TargetError
 from server.api.deps import CurrentUser, OwnedDataset, PagingDep, SessionDep
 from server.api.errors import Invalid, located, plain_text
 from server.core.config import get_settings
@@ -54,31 +53,12 @@ def _inspect(path: Path, fmt: str, target: str | None) -> DatasetInfo:
     with located("body", "file"):
         try:
             return inspect_file(path, fmt, target)
+        except TargetError as err:  # the form field's fault, not the file's
+            raise Invalid(["body", "target"], str(err)) from err
         except DLError:
             raise
         except Exception as exc:  # any unreadable user file is the client's problem, not a 500
             raise Invalid(["body", "file"], f"could not read the file as {fmt}: {exc}") from exc
-
-
-def _csv_header(path: Path) -> list[str] | None:
-    """The CSV's header row as the loader reads it; None when unreadable (the loader then says why)."""
-    try:
-        with path.open(newline="", encoding="utf-8-sig") as fh:
-            return next(([h.strip() for h in row] for row in csv.reader(fh) if row), None)
-    except (UnicodeDecodeError, csv.Error):
-        return None
-
-
-def _check_target(path: Path, fmt: str, target: str | None) -> None:
-    """A `target` that cannot apply is the form field's fault, so its error names body.target."""
-    if target is None:
-        return
-    if fmt != "csv":
-        raise Invalid(["body", "target"], f"a target column applies to CSV files only, not {fmt}")
-    header = _csv_header(path)
-    if header is not None and target not in header:
-        raise Invalid(["body", "target"], f"target column {target!r} is not in the header "
-                      f"({', '.join(header)[:1000]})")
 
 
 def _save(session: Session, user: User, **fields: object) -> DatasetPublic:
@@ -100,7 +80,6 @@ def upload_dataset(session: SessionDep, user: CurrentUser, file: Annotated[Uploa
     with tempfile.TemporaryDirectory(prefix="torchyard-upload-") as tmp:
         path = Path(tmp) / f"upload.{fmt}"
         _spool(file.file, path, settings.max_upload_bytes, settings.blob_chunk_bytes)
-        _check_target(path, fmt, target or None)
         info = _inspect(path, fmt, target or None)
         # Stored only once it reads as a dataset: a bad file writes nothing, and the write is short.
         sha, size = put_blob(session, _chunks(path, settings.blob_chunk_bytes))
