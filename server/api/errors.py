@@ -16,6 +16,7 @@ from starlette.exceptions import HTTPException
 
 from dl.errors import ConfigError, DLError, ShapeError, SpecError
 from server.store.blobs import BlobNotFound, UploadTooLarge
+from server.store.jobs import InUse
 
 log = logging.getLogger(__name__)
 Loc = Sequence[str | int]
@@ -94,6 +95,10 @@ async def _too_large(_: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"detail": str(exc)}, status_code=413)
 
 
+async def _in_use(_: Request, exc: Exception) -> JSONResponse:
+    return JSONResponse({"detail": str(exc)}, status_code=409)
+
+
 async def _missing_blob(_: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"detail": f"stored content {exc} is missing"}, status_code=404)
 
@@ -119,5 +124,6 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(DLError, _located)
     app.add_exception_handler(UploadTooLarge, _too_large)
     app.add_exception_handler(BlobNotFound, _missing_blob)
+    app.add_exception_handler(InUse, _in_use)
     app.add_exception_handler(HTTPException, _http)
     app.add_exception_handler(Exception, _unexpected)

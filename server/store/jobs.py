@@ -225,11 +225,18 @@ def active_job_using(session: Session, column: Any, object_id: int) -> int | Non
                            .limit(1)).first()
 
 
-def hide_unless_in_use(session: Session, obj: Any, column: Any) -> int | None:
-    """Soft-delete a dataset or model (finished jobs keep referring to it) and commit; the id of a
-    queued or running job that uses it instead, leaving it untouched."""
+class InUse(Exception):
+    """A dataset or model a queued or running job still uses cannot be deleted (HTTP 409)."""
+
+    def __init__(self, kind: str, object_id: int, job_id: int) -> None:
+        super().__init__(f"{kind} {object_id} is used by job {job_id}, which is queued or running")
+
+
+def hide_unless_in_use(session: Session, obj: Any, column: Any, kind: str) -> None:
+    """Soft-delete a dataset or model (finished jobs keep referring to it) and commit; InUse while a
+    queued or running job uses it."""
     active = active_job_using(session, column, obj.id)
-    if active is None:
-        obj.deleted = True
-        session.commit()
-    return active
+    if active is not None:
+        raise InUse(kind, obj.id, active)
+    obj.deleted = True
+    session.commit()

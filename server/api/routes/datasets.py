@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Annotated
 
-from fastapi import APIRouter, File, Form, HTTPException, Response, UploadFile, status
+from fastapi import APIRouter, File, Form, Response, UploadFile, status
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -124,7 +124,5 @@ def get_dataset(dataset: OwnedDataset) -> DatasetPublic:
 @router.delete("/datasets/{dataset_id}", status_code=status.HTTP_204_NO_CONTENT,
                responses={409: {"description": "a queued or running job uses the dataset"}})
 def delete_dataset(dataset: OwnedDataset, session: SessionDep) -> Response:
-    active = hide_unless_in_use(session, dataset, Job.dataset_id)
-    if active is not None:
-        raise HTTPException(409, f"dataset {dataset.id} is used by job {active}, which is queued or running")
+    hide_unless_in_use(session, dataset, Job.dataset_id, "dataset")
     return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -100,7 +100,5 @@ def get_model(model: OwnedModel) -> ModelPublic:
                responses={409: {"description": "a queued or running job uses the model"}})
 def delete_model(model: OwnedModel, session: SessionDep) -> Response:
     """Hide the model (finished jobs keep referring to it); refused while a job that uses it is active."""
-    active = hide_unless_in_use(session, model, Job.model_id)
-    if active is not None:
-        raise HTTPException(409, f"model {model.id} is used by job {active}, which is queued or running")
+    hide_unless_in_use(session, model, Job.model_id, "model")
     return Response(status_code=status.HTTP_204_NO_CONTENT)
