@@ -5,15 +5,14 @@ import os
 import socket
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 
 from cli.preflight import PreflightError, browser_host, confirm_ours
 from tests.cli.conftest import TORCHYARD
+from tests.stubhttp import answering, serving
 
 
 def _ops_env(data_dir: Path, database_url: str | None = None) -> dict[str, str]:
@@ -45,29 +44,11 @@ def test_up_port_in_use_exits_1_without_banner(taken_port: int, tmp_path: Path) 
     assert not (tmp_path / "data").exists()  # refused before migrating or making a token
 
 
-class _OtherTorchyard(BaseHTTPRequestHandler):
-    """Another instance on the port: it refuses every token but its own."""
-
-    def do_GET(self) -> None:  # the name http.server calls
-        body = b'{"detail":"invalid token"}'
-        self.send_response(401)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args: object) -> None:
-        pass  # keep test output quiet
-
-
 @pytest.fixture
 def other_server() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _OtherTorchyard)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
+    """Another instance on the port: it refuses every token but its own."""
+    with serving(answering(lambda _path: (401, None, b'{"detail":"invalid token"}'))) as url:
+        yield url
 
 
 def test_confirm_ours_refuses_server_rejecting_token(other_server: str) -> None:

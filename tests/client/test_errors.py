@@ -1,42 +1,27 @@
 """Errors carry the server's detail and read well; a server that is not Torchyard is named as such."""
 
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
 from client import AuthError, Client, Conflict, NotFound, NotTorchyard, ServerError, ValidationFailed
 from client.errors import ApiError, error_for
+from tests.stubhttp import answering, serving
 
 # path -> (status, HTML body) served by a plain web server that is not Torchyard
 PAGES = {"/api/v1/me": (200, b"<html><p>a blog</p></html>"),
          "/api/v1/jobs/2": (502, b"<html><h1>502 Bad Gateway</h1>\n<hr>nginx</html>\n")}
 
 
-class _PlainSite(BaseHTTPRequestHandler):
-    def do_GET(self) -> None:  # the name http.server calls
-        status, body = PAGES.get(self.path, (404, b"<html>\n<h1>Not Found</h1>\n</html>"))
-        self.send_response(status)
-        self.send_header("Content-Type", "text/html")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args: object) -> None:
-        pass  # keep test output quiet
+def _plain_page(path: str) -> tuple[int, str, bytes]:
+    status, body = PAGES.get(path, (404, b"<html>\n<h1>Not Found</h1>\n</html>"))
+    return status, "text/html", body
 
 
 @pytest.fixture
 def plain_site() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _PlainSite)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serving(answering(_plain_page)) as url:
+        yield url
 
 
 def test_error_for_maps_status_to_class() -> None:
