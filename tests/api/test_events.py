@@ -113,11 +113,16 @@ def test_stream_without_cursor_starts_live(api: Api, alice: Headers) -> None:
     assert events and all(int(e.id) > old for e in events)
 
 
-def test_multiplexed_stream_carries_both_jobs_and_resumes(api: Api, alice: Headers) -> None:
-    first, second = running_job(api, alice), running_job(api, alice)
+def two_finished_jobs(api: Api, headers: Headers) -> tuple[int, int, str]:
+    """Two jobs with their whole history written, and the multiplexed events URL of both."""
+    first, second = running_job(api, headers), running_job(api, headers)
     history(api, first)
     history(api, second)
-    url = f"/api/v1/events?job={first}&job={second}"
+    return first, second, f"/api/v1/events?job={first}&job={second}"
+
+
+def test_multiplexed_stream_carries_both_jobs_and_resumes(api: Api, alice: Headers) -> None:
+    first, second, url = two_finished_jobs(api, alice)
     full = read_stream(api.client, url + "&after=0", alice)
     finals = [e.data["id"] for e in full if e.event == "status" and e.data["status"] == "succeeded"]
     assert sorted(finals) == sorted([first, second])

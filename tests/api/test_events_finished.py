@@ -9,7 +9,7 @@ from server.api.routes.events import NOTHING_LEFT_RETRY_MS
 from server.store.events import append_event
 from server.store.jobs import finish
 from tests.api.conftest import Api, Headers
-from tests.api.test_events import Sse, history, read_stream
+from tests.api.test_events import Sse, history, read_stream, two_finished_jobs
 from tests.api.test_metrics import running_job
 
 
@@ -66,10 +66,7 @@ def test_stream_sends_nothing_after_the_final_status(api: Api, alice: Headers) -
 
 def test_multiplexed_stream_of_finished_jobs_without_cursor_sends_each_final_status(
         api: Api, alice: Headers) -> None:
-    first, second = running_job(api, alice), running_job(api, alice)
-    history(api, first)
-    history(api, second)
-    url = f"/api/v1/events?job={first}&job={second}"
+    first, second, url = two_finished_jobs(api, alice)
     events = read_stream(api.client, url, alice)
     assert sorted((e.event, e.data["id"], e.data["status"]) for e in events) == [
         ("status", first, "succeeded"), ("status", second, "succeeded")]
@@ -78,10 +75,7 @@ def test_multiplexed_stream_of_finished_jobs_without_cursor_sends_each_final_sta
 
 
 def test_multiplexed_stream_has_nothing_left_only_when_every_job_is_done(api: Api, alice: Headers) -> None:
-    first, second = running_job(api, alice), running_job(api, alice)
-    history(api, first)
-    history(api, second)
-    url = f"/api/v1/events?job={first}&job={second}"
+    first, second, url = two_finished_jobs(api, alice)
     full = read_stream(api.client, url + "&after=0", alice)
     final_of = {e.data["id"]: _cursors(e.id)[e.data["id"]] for e in full
                 if e.event == "status" and e.data["status"] == "succeeded"}

@@ -159,12 +159,17 @@ def test_train_max_steps_ends_mid_epoch_with_checkpoint() -> None:
     assert [s for s, _ in rec.series("val_loss")] == [8, 11]
 
 
+def _ramp() -> Any:
+    """y = x on 1..100: unnormalised, a large learning rate makes its loss blow up within a few steps."""
+    values = np.linspace(1, 100, 40, dtype=np.float32)
+    return from_arrays(values.reshape(-1, 1), values)
+
+
 def test_train_nan_loss_names_step_and_last_finite_loss() -> None:
     rec = Recorder()
     config = parse_config({"epochs": 50, "batch_size": 8, "normalize": False, "val_fraction": 0,
                            "optimizer": {"type": "SGD", "lr": 1e4}})
-    data = from_arrays(np.linspace(1, 100, 40, dtype=np.float32).reshape(-1, 1),
-                       np.linspace(1, 100, 40, dtype=np.float32))
+    data = _ramp()
     with pytest.raises(TrainingError, match=r"at step (\d+); the last finite loss was") as info:
         train(nn.Linear(1, 1), data, config, callbacks=rec)
     bad_step = int(str(info.value).split("at step ")[1].split(";")[0])
@@ -178,8 +183,7 @@ def test_train_nan_loss_reports_progress_up_to_the_last_finite_step() -> None:
     rec = Recorder()
     config = parse_config({"epochs": 5, "batch_size": 8, "normalize": False, "val_fraction": 0,
                            "optimizer": {"type": "SGD", "lr": 1e30}})
-    data = from_arrays(np.linspace(1, 100, 40, dtype=np.float32).reshape(-1, 1),
-                       np.linspace(1, 100, 40, dtype=np.float32))
+    data = _ramp()
     with pytest.raises(TrainingError, match=r"at step 2;"):  # mid-epoch, in the same flush as step 1
         train(nn.Linear(1, 1), data, config, callbacks=rec)
     assert rec.progress[-1] == (1, 1, 25)
@@ -189,8 +193,7 @@ def test_train_nan_loss_logs_no_epoch_metrics_after_it() -> None:
     rec = Recorder()
     config = parse_config({"epochs": 2, "batch_size": 4, "normalize": False, "val_fraction": 0.2,
                            "optimizer": {"type": "SGD", "lr": 1e30}})
-    data = from_arrays(np.linspace(1, 100, 40, dtype=np.float32).reshape(-1, 1),
-                       np.linspace(1, 100, 40, dtype=np.float32))
+    data = _ramp()
     with pytest.raises(TrainingError, match=r"at step 2;"):  # 8 steps per epoch: the NaN is mid-epoch
         train(nn.Linear(1, 1), data, config, callbacks=rec)
     assert [(p.name, p.step) for p in rec.points] == [("train_loss", 1)]
