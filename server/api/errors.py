@@ -11,7 +11,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
 from dl.errors import ConfigError, DLError, ShapeError, SpecError
@@ -103,11 +103,9 @@ async def _missing_blob(_: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"detail": f"stored content {exc} is missing"}, status_code=404)
 
 
-async def _http(_: Request, exc: Exception) -> Response:
+async def _http(_: Request, exc: Exception) -> JSONResponse:
     status = exc.status_code if isinstance(exc, HTTPException) else 500
     headers: dict[str, Any] | None = getattr(exc, "headers", None)
-    if status in (204, 304):  # these answers carry no body (e.g. an event stream with nothing left)
-        return Response(status_code=status, headers=headers)
     detail = _utf8(exc.detail) if isinstance(exc, HTTPException) else "internal error"
     return JSONResponse({"detail": detail}, status_code=status, headers=headers)
 
