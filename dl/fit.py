@@ -22,18 +22,30 @@ def check_loss_fits_task(task: str, loss: str, config: TrainConfig) -> None:
                           "inputs an autoencoder reconstructs; set normalize false")
 
 
+def check_train_size(n_train: int, config: TrainConfig) -> None:
+    """At least one training batch must come out of the split."""
+    if n_train == 0 or (config.drop_last and n_train < config.batch_size):
+        raise ConfigError(("batch_size",), f"the training split has {n_train} samples: too few for "
+                          f"batch_size {config.batch_size}{' with drop_last' if config.drop_last else ''}")
+
+
+def steps_of(batches_per_epoch: int, config: TrainConfig) -> tuple[int, int]:
+    """(optimizer steps per epoch, optimizer steps of the run) for that many batches per epoch."""
+    per_epoch = math.ceil(batches_per_epoch / config.grad_accum_steps)
+    total = per_epoch * config.epochs
+    return per_epoch, min(total, config.max_steps) if config.max_steps else total
+
+
 def train_steps(info: DatasetInfo, config: TrainConfig) -> int:
     """The run's optimizer steps, as the engine will count them; ConfigError when no batch fits."""
     n_train = info.num_samples - val_size(info.num_samples, config.val_fraction)
-    if info.num_samples and (n_train == 0 or (config.drop_last and n_train < config.batch_size)):
-        raise ConfigError(("batch_size",), f"the training split has {n_train} samples: too few for "
-                          f"batch_size {config.batch_size}{' with drop_last' if config.drop_last else ''}")
-    per_epoch = math.ceil(num_batches(n_train, config.batch_size, config.drop_last) / config.grad_accum_steps)
-    if config.max_steps is None and per_epoch * config.epochs > MAX_INT:
-        raise ConfigError(("epochs",), f"{config.epochs} epochs are {per_epoch * config.epochs} steps, over "
-                          f"{MAX_INT}; lower epochs or set max_steps")
-    total = per_epoch * config.epochs
-    return min(total, config.max_steps) if config.max_steps else total
+    if info.num_samples:
+        check_train_size(n_train, config)
+    _, total = steps_of(num_batches(n_train, config.batch_size, config.drop_last), config)
+    if total > MAX_INT:  # only without max_steps (itself at most MAX_INT)
+        raise ConfigError(("epochs",), f"{config.epochs} epochs are {total} steps, over {MAX_INT}; "
+                          "lower epochs or set max_steps")
+    return total
 
 
 def check_scheduler_length(config: TrainConfig, total: int) -> None:

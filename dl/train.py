@@ -1,6 +1,5 @@
 """train(): data split and normalisation, device placement, task stepper, resume, then the loop."""
 
-import math
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -12,6 +11,7 @@ from dl.config import TrainConfig
 from dl.data import ArrayData, apply_normalization, fit_normalization, split_indices
 from dl.distributed import Dist, local_cuda_device
 from dl.errors import ConfigError, DLError
+from dl.fit import check_train_size, steps_of
 from dl.gan import GanStepper
 from dl.loaders import LoaderBatches, TensorBatches, make_batches
 from dl.loop import Loop, Stepper
@@ -138,9 +138,7 @@ def _loaders(x_tr: Tensor, y_tr: Tensor | None, x_val: Tensor, y_val: Tensor | N
              dev: torch.device, sampler: Iterable[int] | None,
              collate_fn: Callable[[list[Any]], Any] | None,
              dist: Dist | None) -> tuple[Batches, TensorBatches | None]:
-    if len(x_tr) == 0 or (config.drop_last and len(x_tr) < config.batch_size):
-        raise ConfigError(("batch_size",), f"the training split has {len(x_tr)} samples: too few for "
-                          f"batch_size {config.batch_size}{' with drop_last' if config.drop_last else ''}")
+    check_train_size(len(x_tr), config)
     train_b = make_batches(x_tr, y_tr, config.batch_size, config.drop_last, dev,
                            num_workers=config.num_workers, pin_memory=config.pin_memory,
                            sampler=sampler, collate_fn=collate_fn, shard=dist.train_shard if dist else None)
@@ -152,9 +150,7 @@ def _loaders(x_tr: Tensor, y_tr: Tensor | None, x_val: Tensor, y_val: Tensor | N
 def _loop(stepper: Stepper, train_b: Batches, val_b: TensorBatches | None, config: TrainConfig,
           cb: Callback, dist: Dist | None) -> Loop:
     """The loop with its schedulers; OneCycleLR spans the run's optimizer steps."""
-    steps_per_epoch = math.ceil(len(train_b) / config.grad_accum_steps)
-    total = steps_per_epoch * config.epochs
-    total = min(total, config.max_steps) if config.max_steps else total
+    _, total = steps_of(len(train_b), config)
     sched = config.scheduler
     schedulers = [build_scheduler(sched, opt, total) for opt in stepper.optimizers] if sched else []
     return Loop(stepper, schedulers, sched["type"] if sched else None, train_b, val_b, config, cb, total,
@@ -192,7 +188,7 @@ def train(model: nn.Module, data: ArrayData, config: TrainConfig, *, callbacks: 
         loop.load(resume, dev)
     _announce(cb, model, x_tr[:2].to(dev), {
         "total_steps": loop.total_steps, "epochs": config.epochs, "task": task,
-        "steps_per_epoch": math.ceil(len(train_b) / config.grad_accum_steps),
+        "steps_per_epoch": steps_of(len(train_b), config)[0],
         "model": _describe(model, data.info.input_shape)})
     result = loop.run()
     result.normalization = norm
