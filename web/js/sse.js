@@ -1,6 +1,7 @@
 // Live events over one EventSource: metric batches, status changes and log lines.
 // EventSource itself reconnects with Last-Event-ID, so the server resumes without gaps or repeats.
-import { eventsUrl } from "./api.js";
+import { api, eventsUrl } from "./api.js";
+import { mergeJob, needsTotal } from "./format.js";
 
 export const FINISHED = new Set(["succeeded", "failed", "cancelled"]);
 
@@ -43,4 +44,25 @@ function listen(source, kind, fn) {
     }
     fn(data);
   });
+}
+
+/**
+ * A function that learns a running job's total_steps (a status event carries null until training
+ * starts): at most one GET per job at a time; onLearned(id, progress) gets the merged progress.
+ * Only the progress is taken: a status event that arrived meanwhile is newer than the answer.
+ */
+export function totalLearner(onLearned) {
+  const asking = new Set();
+  return async (job) => {
+    if (!job || !needsTotal(job) || asking.has(job.id)) return;
+    asking.add(job.id);
+    try {
+      const fresh = await api(`/jobs/${job.id}`);
+      onLearned(job.id, (known) => mergeJob(known, { ...known, progress: fresh.progress }).progress);
+    } catch {
+      // The next metric or status event asks again.
+    } finally {
+      asking.delete(job.id);
+    }
+  };
 }

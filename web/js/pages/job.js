@@ -4,9 +4,9 @@ import { colorAt } from "../charts.js";
 import { chartControls } from "../controls.js";
 import { h, mount, notice, section } from "../dom.js";
 import { downloadButton, downloadRoute, downloadSeries } from "../download.js";
-import { mergeJob, needsTotal, when } from "../format.js";
+import { mergeJob, when } from "../format.js";
 import { MetricsView } from "../metrics.js";
-import { FINISHED, streamJobs } from "../sse.js";
+import { FINISHED, streamJobs, totalLearner } from "../sse.js";
 import { checkpointPanel, configPanel, errorPanel, logPanel, modelPanel } from "./jobparts.js";
 import { progressCell, statusBadge } from "./jobs.js";
 
@@ -32,7 +32,10 @@ class LiveHeader {
     this.job = job;
     this.onCancel = onCancel;
     this.el = h("div", {});
-    this.asking = false;
+    this.learn = totalLearner((_id, progressOf) => {
+      this.job = { ...this.job, progress: progressOf(this.job) };
+      this.showProgress();
+    });
     this.show();
   }
 
@@ -58,19 +61,8 @@ class LiveHeader {
     this.el.querySelector(".progress-cell")?.replaceWith(progressCell(this.job));
   }
 
-  async learnTotal() {
-    if (this.asking || !needsTotal(this.job)) return;
-    this.asking = true;
-    try {
-      const fresh = await api(`/jobs/${this.job.id}`);
-      // Only its progress is taken: a status event that arrived meanwhile is newer than this answer.
-      this.job = { ...this.job, progress: mergeJob(this.job, { ...this.job, progress: fresh.progress }).progress };
-      this.showProgress();
-    } catch {
-      // The next metric or status event asks again.
-    } finally {
-      this.asking = false;
-    }
+  learnTotal() {
+    this.learn(this.job);
   }
 }
 

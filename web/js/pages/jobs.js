@@ -2,9 +2,9 @@
 // of the list itself so new jobs appear.
 import { api, query } from "../api.js";
 import { h, mount, notice, thead } from "../dom.js";
-import { age, keyMetric, mergeJob, needsTotal, num, progressFraction } from "../format.js";
+import { age, keyMetric, mergeJob, num, progressFraction } from "../format.js";
 import { navigate } from "../router.js";
-import { FINISHED, streamJobs } from "../sse.js";
+import { FINISHED, streamJobs, totalLearner } from "../sse.js";
 
 const STATUSES = ["queued", "running", "succeeded", "failed", "cancelled"];
 const REFRESH_MS = 10_000;
@@ -80,27 +80,14 @@ export async function jobsPage(root) {
   function onStatus(job) {
     jobs.set(job.id, mergeJob(jobs.get(job.id), job));
     draw();
-    learnTotal(job.id);
+    learnTotal(jobs.get(job.id));
   }
-  // A status event carries total_steps null until training starts; then the API has it.
-  const asking = new Set();
-  async function learnTotal(id) {
-    const job = jobs.get(id);
-    if (!job || !needsTotal(job) || asking.has(id)) return;
-    asking.add(id);
-    try {
-      const fresh = await api(`/jobs/${id}`);
-      const now = jobs.get(id);
-      if (!now) return;
-      // Only its progress is taken: a status event that arrived meanwhile is newer than this answer.
-      now.progress = mergeJob(now, { ...now, progress: fresh.progress }).progress;
-      tbody.querySelector(`tr[data-job-id="${id}"]`)?.replaceWith(row(now, selected));
-    } catch {
-      // The next metric or status event asks again.
-    } finally {
-      asking.delete(id);
-    }
-  }
+  const learnTotal = totalLearner((id, progressOf) => {
+    const now = jobs.get(id);
+    if (!now) return;
+    now.progress = progressOf(now);
+    tbody.querySelector(`tr[data-job-id="${id}"]`)?.replaceWith(row(now, selected));
+  });
   // Progress follows the training steps; only the touched rows are replaced, so focus stays put.
   function onMetric(points) {
     const touched = new Set();
@@ -115,7 +102,7 @@ export async function jobsPage(root) {
     }
     for (const job of touched) {
       tbody.querySelector(`tr[data-job-id="${job.id}"]`)?.replaceWith(row(job, selected));
-      learnTotal(job.id);
+      learnTotal(job);
     }
   }
   async function refresh() {
