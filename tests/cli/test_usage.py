@@ -32,22 +32,20 @@ def test_unknown_flag_is_short_plain_error(tmp_path: Path) -> None:
     assert len(proc.stderr.splitlines()) <= 4
 
 
-def test_models_create_bad_yaml_names_file_and_line(tmp_path: Path) -> None:
-    (tmp_path / "bad.yaml").write_text("layers: [\n")
-    line = _error_line(_run("models", "create", "bad.yaml", cwd=tmp_path))
-    assert "bad.yaml: line 2, column 1: expected the node content" in line
-
-
-def test_submit_bad_json_model_names_file_and_line(tmp_path: Path) -> None:
-    (tmp_path / "bad.json").write_text('{"layers": [\n  {"type": "Linear",,}\n]}\n')
-    line = _error_line(_run("submit", "--model", "bad.json", "--dataset", "1", cwd=tmp_path))
-    assert "--model" in line and "bad.json: line 2, column 21" in line
-
-
-def test_models_create_wrong_extension_lists_py(tmp_path: Path) -> None:
-    (tmp_path / "model.txt").write_text("layers: []\n")
-    line = _error_line(_run("models", "create", "model.txt", cwd=tmp_path))
-    assert "expected a .json, .yaml, .yml or .py file" in line
+@pytest.mark.parametrize(("name", "content", "args", "words"), [
+    ("bad.yaml", "layers: [\n", ["models", "create", "bad.yaml"],
+     ["bad.yaml: line 2, column 1: expected the node content"]),
+    ("bad.json", '{"layers": [\n  {"type": "Linear",,}\n]}\n',
+     ["submit", "--model", "bad.json", "--dataset", "1"],
+     ["--model", "bad.json: line 2, column 21"]),
+    ("model.txt", "layers: []\n", ["models", "create", "model.txt"],
+     ["expected a .json, .yaml, .yml or .py file"]),
+], ids=["yaml_line", "json_line", "extension"])
+def test_bad_model_file_is_one_line_naming_file_and_place(name: str, content: str, args: list[str],
+                                                          words: list[str], tmp_path: Path) -> None:
+    (tmp_path / name).write_text(content)
+    line = _error_line(_run(*args, cwd=tmp_path))
+    assert all(word in line for word in words), line
 
 
 def test_submit_bad_dataset_source_exits_2_before_creating_model(tmp_path: Path) -> None:
